@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine with Python 3.11 (and Node.js, Terraform if present):
+#   make demo   runs the local stack          make test   runs the whole test suite
+# Both bootstrap what they need: a virtualenv with the pinned packages, and the proxy from npm.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.8
+
+.PHONY: venv test lint format demo lock clean
+
+$(BIN)/.bootstrapped: requirements/dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements/dev.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+# configurable-http-proxy, the proxy JupyterHub (and the chart's proxy pod) runs, pinned in package-lock.json.
+node_modules/.bootstrapped: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+venv: $(BIN)/.bootstrapped node_modules/.bootstrapped
+
+lint: $(BIN)/.bootstrapped
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.bootstrapped
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: venv lint
+	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
+
+# Re-pin after editing requirements/*.in; hub-side versions follow the chart's hub image.
+lock: $(BIN)/.bootstrapped
+	$(BIN)/uv pip compile requirements/hub.in -c requirements/k8s-hub-4.4.0-constraints.txt \
+	  -p 3.11 --no-header --no-annotate -o requirements/hub.txt
+	$(BIN)/uv pip compile requirements/dev.in -c requirements/k8s-hub-4.4.0-constraints.txt \
+	  -p 3.11 --no-header --no-annotate -o requirements/dev.txt
+
+clean:
+	rm -rf $(VENV) node_modules .pytest_cache
