@@ -1,0 +1,6 @@
+"""Shared fixtures. Each fixture module owns one kind of real local server or tool."""
+
+pytest_plugins = [
+    "tests.fixtures.tools",
+    "tests.fixtures.servers",
+]
