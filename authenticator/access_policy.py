@@ -311,9 +311,7 @@ def _parse_group(entry, where, deployment: Deployment, fail) -> AccessGroup:
         fail(f"{where}.s3", "must be a list of S3 locations", "write `s3: []` or list bucket/prefix/access")
     s3 = tuple(_parse_location(loc, f"{where}.s3[{i}]", deployment, fail) for i, loc in enumerate(locations))
     arn = f"arn:{deployment.aws_partition}:iam::{deployment.aws_account_id}:role/{role_name}"
-    return AccessGroup(
-        name, gid.lower(), display_name, role, role_name, arn, duration, admin, description, s3
-    )
+    return AccessGroup(name, gid.lower(), display_name, role, role_name, arn, duration, admin, description, s3)
 
 
 def _parse_location(entry, where, deployment: Deployment, fail) -> S3Location:

@@ -31,12 +31,7 @@ _UNSAFE_RUN = re.compile(r"[^a-z0-9._-]+")
 
 def is_safe_name(name: str) -> bool:
     """True when ``name`` is kept unchanged by :func:`safe_name` (and is therefore safe everywhere)."""
-    return (
-        len(name) <= MAX_LENGTH
-        and _SAFE.fullmatch(name) is not None
-        and ".." not in name
-        and _SEPARATOR not in name
-    )
+    return len(name) <= MAX_LENGTH and _SAFE.fullmatch(name) is not None and ".." not in name and _SEPARATOR not in name
 
 
 def safe_name(name: str) -> str:
