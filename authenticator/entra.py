@@ -1,0 +1,527 @@
+"""JupyterHub sign-in with Microsoft Entra ID, verified, deciding each person's AWS roles from the access policy.
+
+What it fixes in oauthenticator's stock ``AzureAdOAuthenticator``:
+
+- Microsoft identity platform v2.0 endpoints from OpenID discovery, for any authority (public cloud, sovereign
+  clouds, the local emulator); PKCE on; a ``nonce`` bound to each sign-in attempt.
+- The id_token is verified (RS256 signature against the tenant's JWKS, ``iss``, ``aud``, ``tid``, ``exp``/``nbf``/
+  ``iat``, ``nonce``). Any failure refuses sign-in with a 403 and creates or changes nothing.
+- Group overage (people in more than 200 groups) is resolved through Microsoft Graph.
+- Membership is re-checked while people work (``refresh_user``), so removing someone from an Entra group takes their
+  role away, and removing them from every mapped group signs them out.
+
+Override points used, as oauthenticator documents them: ``get_token_info``, ``token_to_user``,
+``user_info_to_username``, ``build_auth_state_dict``, ``update_auth_model``, ``get_user_groups``, ``check_allowed``,
+``refresh_user``; never ``authenticate``.
+"""
+
+import os
+import re
+import secrets
+import time
+
+from jupyterhub import orm
+from oauthenticator.azuread import AzureAdOAuthenticator
+from oauthenticator.oauth2 import OAuthLoginHandler, _deserialize_state, _serialize_state
+from tornado import web
+from tornado.httpclient import HTTPClientError
+from traitlets import Float, Integer, List, Unicode, default
+
+from .access_policy import AccessDecision, AccessPolicy, AccessPolicyError, load_access_policy
+from .graph import GraphClient, GraphError, has_group_overage
+from .oidc import IdTokenError, OpenIDProvider
+from .safe_names import safe_name
+
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_GUEST_MARKER = "#ext#"
+SIGN_IN_FAILED = (
+    "Sign-in failed: Microsoft Entra ID's answer could not be verified. Start again from the hub's home page; "
+    "if this keeps happening, contact your administrator."
+)
+# The claims kept in auth_state["user"]; the rest of the id_token (group lists, overage pointers) is not needed later.
+_KEPT_CLAIMS = ("oid", "tid", "sub", "preferred_username", "upn", "email", "name")
+
+
+class ConfigurationError(ValueError):
+    """The authenticator's configuration cannot work; the message names the option and the fix."""
+
+
+def hub_username(claim_value: str, strip_domains=()) -> str:
+    """The JupyterHub username for a person, from the value of the username claim.
+
+    Lowercased; a guest's UPN (``gus_fabrikam.example#EXT#@contoso.example``) becomes ``gus_fabrikam.example-guest``,
+    readable and stable; a domain listed in ``strip_domains`` is removed (``ana@contoso.example`` becomes ``ana``);
+    then the safe-name rule of :mod:`authenticator.safe_names` applies.
+    """
+    name = claim_value.strip().lower()
+    if _GUEST_MARKER in name:
+        name = name.split(_GUEST_MARKER, 1)[0] + "-guest"
+    else:
+        for domain in strip_domains:
+            suffix = "@" + domain.lower().lstrip("@")
+            if name.endswith(suffix) and len(name) > len(suffix):
+                name = name[: -len(suffix)]
+                break
+    return safe_name(name)
+
+
+class EntraLoginHandler(OAuthLoginHandler):
+    """Adds OpenID discovery before the redirect and a ``nonce`` kept in the signed state cookie."""
+
+    async def get(self):
+        await self.authenticator.discover()
+        return super().get()
+
+    def set_state_cookie(self, state_cookie_value):
+        state = _deserialize_state(state_cookie_value)
+        self._nonce = state["nonce"] = secrets.token_urlsafe(24)
+        super().set_state_cookie(_serialize_state(state))
+
+    def authorize_redirect(self, *args, extra_params=None, **kwargs):
+        extra_params = {**(extra_params or {}), "nonce": self._nonce}
+        return super().authorize_redirect(*args, extra_params=extra_params, **kwargs)
+
+
+class EntraIDOAuthenticator(AzureAdOAuthenticator):
+    """Microsoft Entra ID (Azure AD) sign-in with verified tokens and access decided by the access policy file."""
+
+    login_handler = EntraLoginHandler
+    user_auth_state_key = "user"
+
+    @default("login_service")
+    def _login_service_default(self):
+        return os.environ.get("LOGIN_SERVICE", "Microsoft Entra ID")
+
+    authority = Unicode(
+        "https://login.microsoftonline.com",
+        config=True,
+        help="""
+        The Microsoft identity platform host, without the tenant.
+
+        Public cloud (default): https://login.microsoftonline.com. Azure US Government:
+        https://login.microsoftonline.us. Azure operated by 21Vianet (China): https://login.chinacloudapi.cn.
+        The local emulator: its https URL. Endpoints come from OpenID discovery at
+        `{authority}/{tenant_id}/v2.0/.well-known/openid-configuration`; `authorize_url` and `token_url` are set
+        from it and should not be configured.
+        """,
+    )
+
+    microsoft_graph_url = Unicode(
+        "https://graph.microsoft.com",
+        config=True,
+        help="""
+        Microsoft Graph, for group overage and membership re-checks. Use https://graph.microsoft.us (US
+        Government) or https://microsoftgraph.chinacloudapi.cn (China) with the matching `authority`.
+
+        (oauthenticator's `graph_url` is the sign-in host despite its name; here that is `authority`.)
+        """,
+    )
+
+    access_policy_file = Unicode(
+        os.environ.get("ACCESS_POLICY_FILE", ""),
+        config=True,
+        help="""
+        Path of the access policy YAML: which Entra groups grant which AWS role and S3 locations, and which make
+        hub admins. The same file Terraform reads. Required; a bad file stops the hub at start-up.
+        A changed file is picked up without a restart (checked at most every `access_policy_check_seconds`);
+        if the new content is invalid, the previous policy stays in force and an error is logged.
+        """,
+    )
+
+    access_policy_check_seconds = Float(
+        10,
+        config=True,
+        help="How often, at most, to look whether `access_policy_file` has changed.",
+    )
+
+    tls_ca_bundle = Unicode(
+        "",
+        config=True,
+        help="""
+        A CA bundle (PEM) to trust for TLS to `authority` and `microsoft_graph_url`, instead of the system's.
+        Only for a private CA or the local emulator. Never turn TLS verification off instead: tokens and the
+        client secret travel on these connections.
+        """,
+    )
+
+    http_timeout_seconds = Float(
+        10,
+        config=True,
+        help="""
+        Limit for each request to Entra ID and Graph. A sign-in never waits longer than about three of these
+        (discovery, token, Graph) before the person sees a clear error.
+        """,
+    )
+
+    id_token_leeway_seconds = Integer(
+        120,
+        config=True,
+        help="Clock skew tolerated when checking an id_token's exp, nbf and iat.",
+    )
+
+    jwks_min_refetch_seconds = Float(
+        60,
+        config=True,
+        help="""
+        A token signed with an unknown key id makes the hub fetch the tenant's keys again (key rotation), but at
+        most once per this many seconds, so forged tokens cannot make every sign-in download the keys.
+        """,
+    )
+
+    username_strip_domains = List(
+        Unicode(),
+        config=True,
+        help="""
+        Domains removed from usernames: with ["contoso.com"], ana@contoso.com signs in as `ana`.
+
+        Only list domains verified in your own tenant: two people whose names differ only in a stripped domain
+        would share one hub account (and one S3 home). Guests (`#EXT#` UPNs) are never stripped.
+        """,
+    )
+
+    membership_grace_seconds = Integer(
+        3600,
+        config=True,
+        help="""
+        When Microsoft Graph cannot be reached to re-check someone's groups, they keep their current roles for
+        at most this long after the last successful check; after that they must sign in again (fail closed).
+        """,
+    )
+
+    @default("username_claim")
+    def _username_claim_default(self):
+        return "preferred_username"
+
+    @default("scope")
+    def _scope_default(self):
+        return ["openid", "profile", "offline_access"]
+
+    @default("enable_pkce")
+    def _enable_pkce_default(self):
+        return True
+
+    @default("enable_auth_state")
+    def _enable_auth_state_default(self):
+        return True
+
+    @default("manage_groups")
+    def _manage_groups_default(self):
+        return True
+
+    @default("tenant_id")
+    def _tenant_id_default(self):
+        return os.environ.get("AAD_TENANT_ID", os.environ.get("ENTRA_TENANT_ID", ""))
+
+    @default("http_request_kwargs")
+    def _http_request_kwargs_default(self):
+        return {
+            "connect_timeout": self.http_timeout_seconds,
+            "request_timeout": self.http_timeout_seconds,
+            "ca_certs": self.tls_ca_bundle or None,
+        }
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        try:
+            self.check_configuration()
+        except (ConfigurationError, AccessPolicyError) as e:
+            # Stop the hub with the message alone: a traceback would bury which setting to fix.
+            raise SystemExit(f"EntraIDOAuthenticator cannot start: {e}") from None
+        self._provider = OpenIDProvider(
+            f"{self.authority.rstrip('/')}/{self.tenant_id}/v2.0/.well-known/openid-configuration",
+            self._fetch_json,
+            jwks_min_refetch_seconds=self.jwks_min_refetch_seconds,
+        )
+        self._graph = None
+
+    def check_configuration(self):
+        """Refuse settings that cannot work, naming the option and the fix; load the access policy."""
+        cls = type(self).__name__
+        if not _GUID.fullmatch(self.tenant_id.lower()):
+            raise ConfigurationError(
+                f"{cls}.tenant_id must be your Directory (tenant) ID, a GUID (got {self.tenant_id or 'nothing'!r}). "
+                "Multi-tenant values such as 'common' or 'organizations' are refused: anyone's account could "
+                "sign in."
+            )
+        self.tenant_id = self.tenant_id.lower()
+        if not self.client_id:
+            raise ConfigurationError(f"{cls}.client_id is not set: use the app registration's Application (client) ID")
+        if not self.client_secret:
+            raise ConfigurationError(
+                f"{cls}.client_secret is not set: give it through the OAUTH_CLIENT_SECRET environment variable"
+            )
+        if not self.authority.startswith("https://"):
+            raise ConfigurationError(f"{cls}.authority must be an https:// URL (got {self.authority!r})")
+        if not self.access_policy_file:
+            raise ConfigurationError(
+                f"{cls}.access_policy_file is not set: point it (or ACCESS_POLICY_FILE) at the access policy YAML"
+            )
+        if self.enable_auth_state and not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
+            raise ConfigurationError(
+                "JUPYTERHUB_CRYPT_KEY is not set: auth_state (tokens and eligible roles) must be encrypted. "
+                "Generate one with `openssl rand -hex 32` and set it in the hub's environment"
+            )
+        if not self.enable_auth_state:
+            raise ConfigurationError(
+                f"{cls}.enable_auth_state must stay True: the eligible roles live in the encrypted auth_state"
+            )
+        self._policy = load_access_policy(self.access_policy_file)
+        self._policy_mtime = os.stat(self.access_policy_file).st_mtime
+        self._policy_checked_at = time.monotonic()
+
+    # ---- the access policy, reloaded when the file changes --------------------------------------------------------
+
+    @property
+    def policy(self) -> AccessPolicy:
+        now = time.monotonic()
+        if now - self._policy_checked_at >= self.access_policy_check_seconds:
+            self._policy_checked_at = now
+            try:
+                mtime = os.stat(self.access_policy_file).st_mtime
+                if mtime != self._policy_mtime:
+                    self._policy, self._policy_mtime = load_access_policy(self.access_policy_file), mtime
+                    self.log.info("Access policy reloaded from %s", self.access_policy_file)
+            except (OSError, AccessPolicyError) as e:
+                self.log.error("Access policy not reloaded, the previous one stays in force: %s", e)
+        return self._policy
+
+    # ---- I/O helpers ------------------------------------------------------------------------------------------------
+
+    async def _fetch_json(self, url, headers=None):
+        return await self.httpfetch(url, label="fetching from Entra ID", method="GET", headers=headers or {})
+
+    def _unavailable(self, what: str, error: Exception) -> web.HTTPError:
+        reason = "did not answer in time" if getattr(error, "code", None) == 599 else "could not be reached"
+        self.log.error("Sign-in unavailable: %s %s (%s)", what, reason, type(error).__name__)
+        return web.HTTPError(
+            503,
+            f"Sign-in is unavailable right now: {what} {reason}. Try again in a minute; if it persists, "
+            "tell your administrator.",
+        )
+
+    async def discover(self):
+        """Fetch (or reuse) the discovery document and point the OAuth endpoints at it."""
+        try:
+            config = await self._provider.configuration()
+        except (HTTPClientError, OSError, ValueError) as e:
+            raise self._unavailable("Microsoft Entra ID", e) from None
+        self.authorize_url = config["authorization_endpoint"]
+        self.token_url = config["token_endpoint"]
+        return config
+
+    @property
+    def graph(self) -> GraphClient:
+        if self._graph is None:
+            self._graph = GraphClient(
+                authority=f"{self.authority.rstrip('/')}/{self.tenant_id}",
+                client_id=self.client_id,
+                client_secret=self.client_secret,
+                graph_url=self.microsoft_graph_url,
+                fetch_json=self._fetch_json,
+                ca_bundle=self.tls_ca_bundle or None,
+                timeout_seconds=self.http_timeout_seconds,
+            )
+        return self._graph
+
+    # ---- sign-in: tokens, verification, identity -------------------------------------------------------------------
+
+    async def get_token_info(self, handler, params):
+        """Exchange the code (or refresh token), then verify the id_token, binding it to this attempt's nonce."""
+        await self.discover()
+        try:
+            token_info = await super().get_token_info(handler, params)
+        except HTTPClientError as e:
+            if e.code == 599 or e.response is None:
+                raise self._unavailable("Microsoft Entra ID", e) from None
+            self.log.warning(
+                "Refused sign-in: the token endpoint answered %s to the %s grant", e.code, params["grant_type"]
+            )
+            raise web.HTTPError(
+                403,
+                "Sign-in failed: Microsoft Entra ID did not accept the sign-in (the link may have been used already "
+                "or have expired). Start again from the hub's home page.",
+            ) from None
+        if "id_token" not in token_info:
+            self.log.warning("Refused sign-in: the token response has no id_token (is 'openid' in scope?)")
+            raise web.HTTPError(403, SIGN_IN_FAILED)
+        nonce = None
+        if params["grant_type"] == "authorization_code":
+            # A missing nonce in the state cookie must fail, never skip the check.
+            nonce = _deserialize_state(handler.get_state_cookie() or "").get("nonce") or secrets.token_hex(16)
+        await self._verify(token_info["id_token"], nonce)
+        token_info["obtained_at"] = int(time.time())
+        return token_info
+
+    async def _verify(self, id_token, nonce):
+        try:
+            return await self._provider.verify(
+                id_token, self.client_id, self.tenant_id, nonce, self.id_token_leeway_seconds
+            )
+        except IdTokenError as e:
+            self.log.warning("Refused sign-in: %s", e.reason)
+            raise web.HTTPError(403, SIGN_IN_FAILED) from None
+        except (HTTPClientError, OSError) as e:
+            raise self._unavailable("Microsoft Entra ID's signing keys", e) from None
+
+    async def token_to_user(self, token_info):
+        """The verified claims of the id_token: who this is (``oid``, ``tid``, names, groups or an overage flag)."""
+        return await self._verify(token_info["id_token"], None)
+
+    def user_info_to_username(self, user_info):
+        claim = self.username_claim
+        value = claim(user_info) if callable(claim) else user_info.get(claim)
+        if not value or not isinstance(value, str):
+            self.log.warning("Refused sign-in: the id_token has no %r claim", self.username_claim)
+            raise web.HTTPError(
+                403,
+                f"Sign-in failed: your account has no {self.username_claim!r} to name you by. Ask your "
+                "administrator to check the hub's username_claim setting.",
+            )
+        return hub_username(value, self.username_strip_domains)
+
+    def normalize_username(self, username):
+        # hub_username already produced the final, safe form; JupyterHub's lowercasing is a no-op on it.
+        return username
+
+    def build_auth_state_dict(self, token_info, user_info):
+        auth_state = super().build_auth_state_dict(token_info, user_info)
+        auth_state[self.user_auth_state_key] = {k: user_info[k] for k in _KEPT_CLAIMS if k in user_info}
+        auth_state["entra"] = {
+            "oid": user_info["oid"],
+            "tid": user_info["tid"],
+            "tokens_expire_at": token_info.get("obtained_at", int(time.time())) + int(token_info.get("expires_in", 0)),
+        }
+        auth_state["_claims"] = user_info  # consumed by update_auth_model, never stored
+        return auth_state
+
+    # ---- groups and the access decision ---------------------------------------------------------------------------
+
+    async def _group_ids(self, claims) -> set[str]:
+        groups = claims.get("groups")
+        if isinstance(groups, list) and not has_group_overage(claims):
+            return {str(g).lower() for g in groups}
+        if not has_group_overage(claims):
+            self.log.warning(
+                "id_tokens carry no groups claim; reading groups from Graph. Set groupMembershipClaims to "
+                "SecurityGroup in the app registration's manifest to save a Graph call per sign-in."
+            )
+        return await self._graph_group_ids(claims["oid"])
+
+    async def _graph_group_ids(self, oid) -> set[str]:
+        try:
+            return await self.graph.transitive_group_ids(oid)
+        except (GraphError, HTTPClientError, OSError) as e:
+            self.log.error("Could not read groups from Microsoft Graph: %s", getattr(e, "message", None) or e)
+            raise web.HTTPError(
+                503,
+                "Sign-in is unavailable right now: your group memberships could not be read from Microsoft Graph. "
+                "Try again in a minute; if it persists, tell your administrator.",
+            ) from None
+
+    def _apply_decision(self, auth_model, decision: AccessDecision, checked_at: float):
+        auth_state = auth_model["auth_state"]
+        auth_state["entra"]["groups_checked_at"] = checked_at
+        auth_state["eligible_roles"] = [
+            {"access_group": g.name, "display_name": g.display_name, "role_arn": g.role_arn} for g in decision.groups
+        ]
+        # Set explicitly, so that leaving the admin group also takes admin rights away.
+        auth_model["admin"] = decision.admin or auth_model["name"] in self.admin_users
+        auth_model["groups"] = decision.group_names
+        return auth_model
+
+    async def update_auth_model(self, auth_model):
+        claims = auth_model["auth_state"].pop("_claims")
+        decision = self.policy.decide(await self._group_ids(claims))
+        return self._apply_decision(auth_model, decision, time.time())
+
+    async def get_user_groups(self, auth_state):
+        """JupyterHub groups mirror the person's access groups (``manage_groups``)."""
+        return {role["access_group"] for role in auth_state.get("eligible_roles", [])}
+
+    async def check_allowed(self, username, auth_model):
+        if auth_model is None:
+            return True
+        if not auth_model["auth_state"].get("eligible_roles"):
+            self.log.warning("Refused sign-in of %s: in no access group of the access policy", username)
+            raise web.HTTPError(
+                403,
+                "You have no access to this hub: you are not in any of the Entra ID groups that grant it. "
+                f"Ask to be added to one of: {self.policy.granting_groups_text}.",
+            )
+        await self._check_identity_binding(username, auth_model["auth_state"]["entra"]["oid"])
+        return True
+
+    async def _check_identity_binding(self, username, oid):
+        """Refuse a sign-in whose name belongs to a different Entra identity (a reused or re-assigned UPN).
+
+        Without this, a new employee given a former employee's user principal name would inherit that person's
+        hub account, notebooks and S3 home.
+        """
+        app = self.parent
+        if app is None or not hasattr(app, "users"):
+            return
+        orm_user = orm.User.find(app.db, username)
+        if orm_user is None:
+            return
+        state = await app.users[orm_user].get_auth_state() or {}
+        bound = state.get("entra", {}).get("oid")
+        if bound and bound != oid:
+            self.log.warning("Refused sign-in of %s: the account is bound to another Entra object id", username)
+            raise web.HTTPError(
+                403,
+                f"Sign-in refused: the hub account {username!r} belongs to a different Entra ID identity. "
+                "An administrator must remove the old account before this name can be used again.",
+            )
+
+    # ---- while people work: re-check membership, refresh tokens, fail closed --------------------------------------
+
+    async def refresh_user(self, user, handler=None, **kwargs):
+        """Re-read membership from Graph (JupyterHub calls this at most every ``auth_refresh_age``).
+
+        Returns False (sign in again) when the person is in no mapped group any more, when expired tokens cannot be
+        refreshed, or when Graph has been unreachable for longer than ``membership_grace_seconds``.
+        """
+        auth_state = await user.get_auth_state()
+        if not auth_state or "entra" not in auth_state:
+            return False
+        now = time.time()
+        entra = auth_state["entra"]
+        if entra.get("tokens_expire_at", 0) <= now + 60:
+            auth_state = await self._refreshed_tokens(user, auth_state)
+            if auth_state is None:
+                return False
+        try:
+            group_ids = await self.graph.transitive_group_ids(entra["oid"])
+        except (GraphError, HTTPClientError, OSError) as e:
+            age = now - entra.get("groups_checked_at", 0)
+            if age > self.membership_grace_seconds:
+                self.log.warning("Signing %s out: groups unverifiable for %ds (%s)", user.name, age, type(e).__name__)
+                return False
+            self.log.warning("Keeping %s's roles for now: Graph unavailable (%s)", user.name, type(e).__name__)
+            return True
+        decision = self.policy.decide(group_ids)
+        if not decision.allowed:
+            self.log.info("Signing %s out: no longer in any access group", user.name)
+            return False
+        auth_model = {"name": user.name, "admin": None, "auth_state": auth_state}
+        return self._apply_decision(auth_model, decision, now)
+
+    async def _refreshed_tokens(self, user, auth_state):
+        refresh_token = auth_state.get("refresh_token")
+        if not refresh_token:
+            return None
+        try:
+            token_info = await self.get_token_info(None, self.build_refresh_token_request_params(refresh_token))
+        except web.HTTPError as e:
+            self.log.info("Signing %s out: tokens could not be refreshed (%s)", user.name, e.status_code)
+            return None
+        if not token_info.get("refresh_token"):
+            token_info["refresh_token"] = refresh_token
+        claims = await self.token_to_user(token_info)
+        if claims["oid"] != auth_state["entra"]["oid"]:
+            self.log.warning("Signing %s out: refreshed tokens belong to another identity", user.name)
+            return None
+        refreshed = self.build_auth_state_dict(token_info, claims)
+        refreshed.pop("_claims")
+        refreshed["entra"]["groups_checked_at"] = auth_state["entra"].get("groups_checked_at", 0)
+        return refreshed

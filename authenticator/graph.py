@@ -1,0 +1,89 @@
+"""Group memberships from Microsoft Graph, with an application token from MSAL.
+
+Used when an id_token signals group overage (more than 200 groups: no ``groups`` claim, ``_claim_names`` or
+``hasgroups`` instead) and whenever the hub re-checks a signed-in person's membership. The hub's app registration
+needs the application permission ``GroupMember.Read.All`` (admin consent).
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote
+
+import msal
+
+# Graph answers at most 999 items a page; the cap on pages bounds the work for one person (99,900 groups).
+PAGE_SIZE = 999
+MAX_PAGES = 100
+
+
+class GraphError(Exception):
+    """Graph could not tell us a person's groups. The message is safe to log (no tokens)."""
+
+
+def has_group_overage(claims: dict) -> bool:
+    """True when Entra left the groups out of the token because there are too many."""
+    names = claims.get("_claim_names")
+    return bool(claims.get("hasgroups")) or (isinstance(names, dict) and "groups" in names)
+
+
+# fetch(url, headers) -> parsed JSON; injected so the HTTP client and its TLS settings are the caller's.
+FetchJSON = Callable[[str, dict], Awaitable[dict]]
+
+
+class GraphClient:
+    def __init__(
+        self,
+        *,
+        authority: str,
+        client_id: str,
+        client_secret: str,
+        graph_url: str,
+        fetch_json: FetchJSON,
+        ca_bundle: str | None = None,
+        timeout_seconds: float = 10,
+    ):
+        self.graph_url = graph_url.rstrip("/")
+        self._fetch_json = fetch_json
+        self._scope = [f"{self.graph_url}/.default"]
+        # instance_discovery=False: the authority is the administrator's own configuration (public, sovereign or the
+        # local emulator), already trusted for sign-in; MSAL's discovery call would only work for public clouds.
+        self._app = msal.ConfidentialClientApplication(
+            client_id,
+            client_credential=client_secret,
+            authority=authority,
+            instance_discovery=False,
+            verify=ca_bundle or True,
+            timeout=timeout_seconds,
+        )
+
+    async def _app_token(self) -> str:
+        # MSAL is synchronous (requests); it caches the token until shortly before expiry.
+        result = await asyncio.to_thread(self._app.acquire_token_for_client, scopes=self._scope)
+        if "access_token" not in result:
+            raise GraphError(
+                f"no application token for Microsoft Graph ({result.get('error', 'unknown error')}): check the "
+                "client secret and that the app registration has GroupMember.Read.All with admin consent"
+            )
+        return result["access_token"]
+
+    async def transitive_group_ids(self, object_id: str) -> set[str]:
+        """Ids of every group the user ``object_id`` is a member of, directly or through nested groups."""
+        headers = {"Authorization": f"Bearer {await self._app_token()}", "Accept": "application/json"}
+        url = (
+            f"{self.graph_url}/v1.0/users/{quote(object_id, safe='')}/transitiveMemberOf/microsoft.graph.group"
+            f"?$select=id,displayName&$top={PAGE_SIZE}"
+        )
+        groups: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = await self._fetch_json(url, headers)
+            try:
+                groups.update(item["id"].lower() for item in page["value"])
+            except (KeyError, TypeError, AttributeError):
+                raise GraphError("Microsoft Graph answered transitiveMemberOf without a list of groups") from None
+            url = page.get("@odata.nextLink")
+            if not url:
+                return groups
+            # The next page must come from the same Graph: never send the application token anywhere else.
+            if not url.startswith(f"{self.graph_url}/"):
+                raise GraphError("Microsoft Graph's next page link points outside the configured graph_url")
+        raise GraphError(f"more than {MAX_PAGES} pages of groups from Microsoft Graph; refusing to read further")
