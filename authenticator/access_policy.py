@@ -266,7 +266,6 @@ def _check_bucket(bucket, key, fail):
 def _parse_group(entry, where, deployment: Deployment, fail) -> AccessGroup:
     if not isinstance(entry, dict):
         fail(where, "must be a mapping", "write each access group as `- name: ...` with its keys")
-    _no_unknown_keys(entry, _GROUP_KEYS, where, fail)
     name = _text(entry, "name", where, fail)
     if not _GROUP_NAME.fullmatch(name):
         fail(
@@ -275,6 +274,7 @@ def _parse_group(entry, where, deployment: Deployment, fail) -> AccessGroup:
             "use 2-32 lowercase letters, digits and hyphens, starting with a letter",
         )
     where = f"{where} ({name})"
+    _no_unknown_keys(entry, _GROUP_KEYS, where, fail)
     gid = _text(entry, "entra_group_id", where, fail)
     if not _GUID.fullmatch(gid.lower()):
         fail(
