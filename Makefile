@@ -6,8 +6,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.8
+# Terraform tests: the AWS provider comes from this local mirror when the machine has one, else `terraform init`
+# downloads it. checkov (the Terraform security scan) lives in its own virtualenv: its dependencies fight ours.
+TF_PLUGIN_DIR ?= $(if $(wildcard /opt/tf-plugins/registry.terraform.io),/opt/tf-plugins,)
+export TF_PLUGIN_DIR
+CHECKOV_VENV := .venv-checkov
 
-.PHONY: venv test lint format demo lock clean
+.PHONY: venv checkov-venv test lint format demo lock clean
 
 $(BIN)/.bootstrapped: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +27,13 @@ node_modules/.bootstrapped: package.json package-lock.json
 	touch $@
 
 venv: $(BIN)/.bootstrapped node_modules/.bootstrapped
+
+$(CHECKOV_VENV)/.bootstrapped: requirements/checkov.txt $(BIN)/.bootstrapped
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(BIN)/uv pip sync --quiet --python $(CHECKOV_VENV)/bin/python requirements/checkov.txt
+	touch $@
+
+checkov-venv: $(CHECKOV_VENV)/.bootstrapped
 
 lint: $(BIN)/.bootstrapped
 	$(BIN)/ruff check .
@@ -42,4 +54,4 @@ lock: $(BIN)/.bootstrapped
 	  -p 3.11 --no-header --no-annotate -o requirements/dev.txt
 
 clean:
-	rm -rf $(VENV) node_modules .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache
