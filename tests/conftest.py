@@ -3,4 +3,5 @@
 pytest_plugins = [
     "tests.fixtures.tools",
     "tests.fixtures.servers",
+    "tests.fixtures.emulator",
 ]
