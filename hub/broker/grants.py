@@ -1,0 +1,102 @@
+"""Who is asking, and what may they have? Pure decisions from the hub's answers and the access policy.
+
+Inputs are the hub API's JSON: the token owner's model (``GET /hub/api/user`` with the caller's own token, which
+makes the hub re-check membership through the authenticator's ``refresh_user``) and that same person's full model
+(``GET /hub/api/users/<name>`` with the broker's service token: ``auth_state`` and the server's ``user_options``).
+The person is always the token owner: nothing in a request can name anyone else.
+"""
+
+from authenticator.access_policy import AccessPolicy
+from authenticator.safe_names import safe_name
+
+from ..session_policy import SessionPolicyTooLarge, packed_session_policy
+from . import errors
+from .errors import Refusal
+from .minting import Grant
+
+SCOPE = "custom:aws-credentials:issue"
+# The server's choice, as the spawn hook stores it in user_options.
+ROLE_OPTION = "aws_access_group"
+
+
+def has_scope(token_scopes, scope: str, username: str, server_name: str = "") -> bool:
+    """Whether the token holds ``scope`` for ``username`` (unfiltered, or filtered to that user or their server)."""
+    allowed = {scope, f"{scope}!user={username}", f"{scope}!server={username}/{server_name}"}
+    return any(s in allowed for s in token_scopes or ())
+
+
+def identify(whoami: dict, scope: str = SCOPE, server_name: str = "") -> str:
+    """The token owner's hub username, or a refusal when the token is not a person's with the scope."""
+    if whoami.get("kind") != "user":
+        raise Refusal(
+            403,
+            errors.NOT_A_PERSON,
+            "This token does not belong to a person: credentials are issued only to a person's own notebook server.",
+        )
+    name = whoami["name"]
+    if not has_scope(whoami.get("scopes"), scope, name, server_name):
+        raise Refusal(
+            403,
+            errors.MISSING_SCOPE,
+            f"This token lacks the {scope!r} scope: only a notebook server's own token (JUPYTERHUB_API_TOKEN) may "
+            "obtain AWS credentials.",
+        )
+    return name
+
+
+def chosen_access_group(user_options: dict, eligible_roles: list[dict]) -> str:
+    """The access group the server was started with (or the only one the person has)."""
+    chosen = (user_options or {}).get(ROLE_OPTION)
+    if chosen:
+        return chosen
+    if len(eligible_roles) == 1:
+        return eligible_roles[0]["access_group"]
+    raise Refusal(
+        403,
+        errors.NO_ROLE_CHOSEN,
+        "This server was started without choosing an AWS role, and you have several. Stop the server and start it "
+        "again, choosing a role.",
+    )
+
+
+def decide_grant(user_model: dict, policy: AccessPolicy, server_name: str = "") -> Grant:
+    """The grant for the person in ``user_model`` (read with ``admin:auth_state`` and ``read:servers``)."""
+    name = user_model["name"]
+    server = (user_model.get("servers") or {}).get(server_name)
+    if server is None or server.get("stopped"):
+        label = f"server {server_name!r}" if server_name else "default server"
+        raise Refusal(
+            403,
+            errors.NO_SERVER,
+            f"Your {label} is not running, so no credentials are issued for it. Start it from the hub's home page.",
+        )
+    auth_state = user_model.get("auth_state") or {}
+    eligible = auth_state.get("eligible_roles") or []
+    oid = (auth_state.get("entra") or {}).get("oid")
+    if not eligible or not oid:
+        raise Refusal(
+            403,
+            errors.ROLE_NOT_ELIGIBLE,
+            "You are not in any Entra ID group that grants an AWS role any more. Ask to be added to one, then sign "
+            "in again.",
+        )
+    access_group = chosen_access_group(server.get("user_options") or {}, eligible)
+    entry = next((r for r in eligible if r.get("access_group") == access_group), None)
+    group = policy.group(access_group)
+    if entry is None or group is None or group.role_arn != entry.get("role_arn"):
+        names = ", ".join(r.get("display_name", r["access_group"]) for r in eligible)
+        raise Refusal(
+            403,
+            errors.ROLE_NOT_ELIGIBLE,
+            f"You are no longer eligible for the role of access group {access_group!r} this server was started with "
+            f"(your roles now: {names}). Stop the server and start it again with one of them.",
+        )
+    username = safe_name(name)
+    deployment = policy.deployment
+    try:
+        session_policy = packed_session_policy(
+            username, group.role_arn, deployment.home_location(username), group.s3, deployment.aws_partition
+        )
+    except SessionPolicyTooLarge as e:
+        raise Refusal(502, errors.POLICY_TOO_LARGE, str(e)) from None
+    return Grant(username=username, oid=oid, group=group, session_policy=session_policy)

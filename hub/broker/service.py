@@ -1,0 +1,279 @@
+"""The credential broker: a hub-managed JupyterHub service serving ``credential_process`` JSON to notebook servers.
+
+Endpoints (under the service prefix, ``/services/aws-credentials/`` by default):
+
+- ``GET v1/credentials`` with ``Authorization: token <the server's JUPYTERHUB_API_TOKEN>``: the token owner's
+  credentials for the role their server was started with, in the ``credential_process`` format. The only parameter
+  is ``server`` (one of the owner's own named servers); any other is refused. Statuses: 200, 400 (bad parameter),
+  401 (no token), 403 (not allowed, with the reason), 502 (AWS refused: role missing, trust policy, policy size),
+  503 (STS throttling or unreachable, hub unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
+- ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
+  when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
+- ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
+  ``/hub/metrics``).
+- ``GET health``: 200 when the service runs.
+
+Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
+name, expiry, and whether from the cache or freshly minted. Credentials, tokens and session policies are never logged.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import time
+from urllib.parse import quote
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from tornado import web
+from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
+
+from authenticator.access_policy import AccessPolicy, AccessPolicyError, load_access_policy
+
+from . import errors
+from .cache import CredentialCache, TTLCache
+from .errors import Refusal
+from .grants import SCOPE, decide_grant, identify
+from .metrics import BrokerMetrics
+from .minting import Credentials, Grant, Minter
+
+log = logging.getLogger("aws_broker")
+audit = logging.getLogger("aws_broker.audit")
+
+ALLOWED_PARAMETERS = frozenset({"server"})
+
+
+class PolicySource:
+    """The access policy, reloaded when the file changes (an invalid new version is logged; the old one stays)."""
+
+    def __init__(self, path: str, check_seconds: float = 10.0):
+        self.path, self.check_seconds = path, check_seconds
+        self._policy = load_access_policy(path)
+        self._mtime = os.stat(path).st_mtime
+        self._checked = time.monotonic()
+
+    @property
+    def policy(self) -> AccessPolicy:
+        now = time.monotonic()
+        if now - self._checked >= self.check_seconds:
+            self._checked = now
+            try:
+                mtime = os.stat(self.path).st_mtime
+                if mtime != self._mtime:
+                    self._policy, self._mtime = load_access_policy(self.path), mtime
+                    log.info("Access policy reloaded from %s", self.path)
+            except (OSError, AccessPolicyError) as e:
+                log.error("Access policy not reloaded, the previous one stays in force: %s", e)
+        return self._policy
+
+
+class HubClient:
+    """The two hub API calls the broker makes."""
+
+    def __init__(self, api_url: str, service_token: str, timeout: float):
+        self.api_url, self.service_token, self.timeout = api_url.rstrip("/"), service_token, timeout
+        self.http = AsyncHTTPClient(max_clients=100)
+
+    async def _get(self, path: str, token: str) -> dict:
+        request = HTTPRequest(
+            f"{self.api_url}{path}",
+            headers={"Authorization": f"token {token}"},
+            connect_timeout=self.timeout,
+            request_timeout=self.timeout,
+        )
+        response = await self.http.fetch(request)
+        return json.loads(response.body)
+
+    async def whoami(self, token: str) -> dict:
+        """The token owner's model; the hub re-checks the person's membership (``refresh_user``) on this call."""
+        try:
+            return await self._get("/user", token)
+        except HTTPClientError as e:
+            if e.code in (401, 403):
+                raise Refusal(
+                    403,
+                    errors.INVALID_TOKEN,
+                    "This hub token is not valid (any more): the server was stopped, or your sign-in ended, for "
+                    "example because you were removed from the Entra ID groups that grant access. Sign in to the "
+                    "hub again and restart your server.",
+                ) from None
+            raise self._unavailable(e) from None
+        except OSError as e:
+            raise self._unavailable(e) from None
+
+    async def user(self, name: str) -> dict:
+        try:
+            return await self._get(f"/users/{quote(name, safe='')}", self.service_token)
+        except (HTTPClientError, OSError) as e:
+            raise self._unavailable(e) from None
+
+    def _unavailable(self, error) -> Refusal:
+        log.error("Hub API unavailable: %s", getattr(error, "code", None) or type(error).__name__)
+        return Refusal(
+            503,
+            errors.HUB_UNAVAILABLE,
+            "The hub did not answer the credential broker. Try again in a minute; if it persists, tell your "
+            "administrator.",
+        )
+
+
+def token_key(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Broker:
+    """Resolves a token to a grant (through the hub) and a grant to credentials (through the cache and STS)."""
+
+    def __init__(
+        self,
+        hub: HubClient,
+        policy_source: PolicySource,
+        minter: Minter,
+        metrics: BrokerMetrics,
+        credential_cache: CredentialCache,
+        identity_cache: TTLCache,
+    ):
+        self.hub, self.policy_source, self.minter, self.metrics = hub, policy_source, minter, metrics
+        self.credential_cache, self.identity_cache = credential_cache, identity_cache
+
+    async def grant_for(self, token: str, server_name: str) -> Grant:
+        async def resolve():
+            name = identify(await self.hub.whoami(token), SCOPE, server_name)
+            return decide_grant(await self.hub.user(name), self.policy_source.policy, server_name)
+
+        return await self.identity_cache.get((token_key(token), server_name), resolve)
+
+    async def credentials(self, token: str, server_name: str) -> tuple[Grant, Credentials, bool]:
+        grant = await self.grant_for(token, server_name)
+        key = (grant.username, grant.role_arn, hashlib.sha256(grant.session_policy.encode()).hexdigest())
+        credentials, from_cache = await self.credential_cache.get(key, lambda: self.minter.mint(grant))
+        source = "cache" if from_cache else "sts"
+        if from_cache:
+            self.metrics.cache_hits.inc()
+        self.metrics.issued.labels(source, grant.group.name).inc()
+        audit.info(
+            "issued user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s",
+            grant.username,
+            grant.oid,
+            grant.group.name,
+            grant.role_arn,
+            grant.username,
+            credentials.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            source,
+        )
+        return grant, credentials, from_cache
+
+
+class BaseHandler(web.RequestHandler):
+    @property
+    def broker(self) -> Broker:
+        return self.settings["broker"]
+
+    def set_default_headers(self):
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+
+    def token(self) -> str:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("token", "bearer") and value.strip():
+            return value.strip()
+        raise Refusal(
+            401,
+            errors.NO_TOKEN,
+            "No hub token was sent. The credential helper sends the server's JUPYTERHUB_API_TOKEN; run it inside a "
+            "notebook server started by the hub.",
+        )
+
+    def server_name(self) -> str:
+        unknown = sorted(set(self.request.query_arguments) - ALLOWED_PARAMETERS)
+        if unknown:
+            raise Refusal(
+                400,
+                errors.UNKNOWN_PARAMETER,
+                f"Unknown parameter {unknown[0]!r}: the broker serves only the token owner's own credentials, for "
+                "the role their server was started with.",
+            )
+        return self.get_query_argument("server", "")
+
+    def refuse(self, refusal: Refusal) -> None:
+        self.broker.metrics.refused.labels(refusal.reason).inc()
+        audit.warning("refused status=%s reason=%s path=%s", refusal.status, refusal.reason, self.request.path)
+        self.set_status(refusal.status)
+        self.finish(json.dumps(refusal.to_json()))
+
+    def write_error(self, status_code, **kwargs):
+        # Never a traceback to a client.
+        message = "The credential broker failed unexpectedly; the administrator can find details in its log."
+        self.finish(json.dumps({"error": "internal" if status_code >= 500 else "bad-request", "message": message}))
+
+
+class CredentialsHandler(BaseHandler):
+    async def get(self):
+        try:
+            server_name = self.server_name()
+            _grant, credentials, _ = await self.broker.credentials(self.token(), server_name)
+        except Refusal as refusal:
+            return self.refuse(refusal)
+        self.finish(json.dumps(credentials.credential_process_json()))
+
+
+class CheckHandler(BaseHandler):
+    async def get(self):
+        try:
+            server_name = self.server_name()
+            grant, credentials, from_cache = await self.broker.credentials(self.token(), server_name)
+        except Refusal as refusal:
+            return self.refuse(refusal)
+        self.finish(
+            json.dumps(
+                {
+                    "user": grant.username,
+                    "access_group": grant.group.name,
+                    "display_name": grant.group.display_name,
+                    "role_arn": grant.role_arn,
+                    "session_name": grant.username,
+                    "expiration": credentials.credential_process_json()["Expiration"],
+                    "source": "cache" if from_cache else "sts",
+                }
+            )
+        )
+
+
+class MetricsHandler(BaseHandler):
+    async def get(self):
+        try:
+            whoami = await self.broker.hub.whoami(self.token())
+        except Refusal as refusal:
+            return self.refuse(refusal)
+        if "read:metrics" not in (whoami.get("scopes") or []):
+            return self.refuse(Refusal(403, errors.MISSING_SCOPE, "Reading metrics needs the 'read:metrics' scope."))
+        self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+        self.finish(generate_latest(self.broker.metrics.registry))
+
+
+class HealthHandler(BaseHandler):
+    def get(self):
+        self.finish(json.dumps({"status": "ok"}))
+
+
+def _log_request(handler: web.RequestHandler) -> None:
+    # Issues are audited already; log refusals and errors, not every successful request.
+    status = handler.get_status()
+    if status >= 400:
+        request = handler.request
+        log.info("%s %s %s %.1fms", status, request.method, request.path, 1000 * request.request_time())
+
+
+def make_app(broker: Broker, prefix: str) -> web.Application:
+    prefix = "/" + prefix.strip("/") + "/"
+    return web.Application(
+        [
+            (rf"{prefix}v1/credentials", CredentialsHandler),
+            (rf"{prefix}v1/check", CheckHandler),
+            (rf"{prefix}metrics", MetricsHandler),
+            (rf"{prefix}health", HealthHandler),
+        ],
+        broker=broker,
+        log_function=_log_request,
+    )
