@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import quote
 
 import msal
+import requests
 
 # Graph answers at most 999 items a page; the cap on pages bounds the work for one person (99,900 groups).
 PAGE_SIZE = 999
@@ -28,6 +29,31 @@ def has_group_overage(claims: dict) -> bool:
 
 # fetch(url, headers) -> parsed JSON; injected so the HTTP client and its TLS settings are the caller's.
 FetchJSON = Callable[[str, dict], Awaitable[dict]]
+
+
+class _HTTPSession(requests.Session):
+    """MSAL's HTTP session: a bounded timeout on every request, and the configured CA bundle kept.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment replace a session's ``verify``
+    (psf/requests#3829), which would silently drop ``tls_ca_bundle``.
+    """
+
+    def __init__(self, ca_bundle: str | None, timeout_seconds: float):
+        super().__init__()
+        self._ca_bundle = ca_bundle
+        self._timeout = timeout_seconds
+        if ca_bundle:
+            self.verify = ca_bundle
+
+    def request(self, method, url, **kwargs):
+        kwargs.setdefault("timeout", self._timeout)
+        return super().request(method, url, **kwargs)
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if self._ca_bundle:
+            settings["verify"] = self._ca_bundle
+        return settings
 
 
 class GraphClient:
@@ -52,8 +78,7 @@ class GraphClient:
             client_credential=client_secret,
             authority=authority,
             instance_discovery=False,
-            verify=ca_bundle or True,
-            timeout=timeout_seconds,
+            http_client=_HTTPSession(ca_bundle, timeout_seconds),
         )
 
     async def _app_token(self) -> str:
