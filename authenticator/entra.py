@@ -208,6 +208,11 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     def _manage_groups_default(self):
         return True
 
+    @default("any_allow_config")
+    def _any_allow_config_default(self):
+        # Who may sign in is the access policy's decision (check_allowed), not allowed_users/allow_all.
+        return True
+
     @default("tenant_id")
     def _tenant_id_default(self):
         return os.environ.get("AAD_TENANT_ID", os.environ.get("ENTRA_TENANT_ID", ""))
@@ -333,9 +338,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         except HTTPClientError as e:
             if e.code == 599 or e.response is None:
                 raise self._unavailable("Microsoft Entra ID", e) from None
-            self.log.warning(
-                "Refused sign-in: the token endpoint answered %s to the %s grant", e.code, params["grant_type"]
-            )
+            self.log.warning("Entra ID's token endpoint refused the %s grant (HTTP %s)", params["grant_type"], e.code)
             raise web.HTTPError(
                 403,
                 "Sign-in failed: Microsoft Entra ID did not accept the sign-in (the link may have been used already "

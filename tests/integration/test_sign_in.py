@@ -1,0 +1,248 @@
+"""Sign-in through a real JupyterHub with the real EntraIDOAuthenticator against the Entra ID emulator.
+
+Every refusal asserts what the person sees, what the log says, and that nothing was created or changed.
+"""
+
+import re
+import time
+import uuid
+from urllib.parse import urljoin
+
+import pytest
+import requests
+
+from tests.fixtures.jupyterhub import start_hub, stop_hub
+
+pytestmark = pytest.mark.integration
+
+ANALYSTS = "253daff1-76ee-47b8-9495-b4b707cbf668"
+ENGINEERS = "d088b0d7-c5c7-4091-a07c-643a7be0ab53"
+SALES = "b40d5c06-f477-42fc-9c90-d4e455f472d7"
+ARN = "arn:aws:iam::123456789012:role/"
+SIGN_IN_FAILED = "Sign-in failed: Microsoft Entra ID&#39;s answer could not be verified."
+
+
+@pytest.fixture(scope="module")
+def entra_hub(entra_emulator, hub_moto, tmp_path_factory):
+    """A real hub whose authenticator is EntraIDOAuthenticator, talking to the emulator over HTTPS."""
+    env = {
+        "HUB_TEST_AUTHENTICATOR": "entra",
+        "HUB_TEST_ENTRA_TIMEOUT": "3",
+        "ENTRA_TENANT_ID": entra_emulator.tenant_id,
+        "OAUTH_CLIENT_ID": entra_emulator.client_id,
+        "OAUTH_CLIENT_SECRET": entra_emulator.client_secret,
+        "ENTRA_AUTHORITY": entra_emulator.url,
+        "MICROSOFT_GRAPH_URL": entra_emulator.graph_url,
+        "ENTRA_CA_BUNDLE": entra_emulator.ca_path,
+        "ENTRA_USERNAME_STRIP_DOMAINS": "contoso.example",
+        "ENTRA_MEMBERSHIP_CHECK_SECONDS": "1",
+    }
+    hub = start_hub(tmp_path_factory.mktemp("entra-hub"), hub_moto, extra_env=env, brokering=False)
+    entra_emulator.add_redirect_uri(f"{hub.url}/hub/oauth_callback")
+    yield hub
+    stop_hub(hub)
+
+
+@pytest.fixture
+def emulator(entra_emulator_reset):
+    return entra_emulator_reset
+
+
+@pytest.fixture
+def fresh(entra_hub):
+    """Forget the demo people before a test, so that 'nothing was created' can be asserted."""
+    for name in ("ana", "sam", "alex", "noah", "olga", "gus_fabrikam.example-guest"):
+        entra_hub.api_request("DELETE", f"/users/{name}")
+    return entra_hub
+
+
+class Attempt:
+    """One sign-in as a browser performs it: hub → emulator login form → hub callback."""
+
+    def __init__(self, hub, emulator, username, password=None):
+        self.hub, self.emulator = hub, emulator
+        self.browser = requests.Session()
+        self.browser.trust_env = False
+        self.browser.verify = emulator.ca_path
+        start = self.browser.get(f"{hub.url}/hub/oauth_login", allow_redirects=False, timeout=30)
+        assert start.status_code == 302, start.text[:300]
+        self.authorize = start.headers["Location"]
+        assert "nonce=" in self.authorize and "code_challenge=" in self.authorize
+        form = self.browser.get(self.authorize, timeout=30)
+        answer = emulator.submit_login(form.text, username, emulator.password if password is None else password)
+        assert answer.status_code == 302, answer.text[:300]
+        self.callback_url = answer.headers["Location"]
+        self.state_cookie = dict(self.browser.cookies)
+
+    def finish(self) -> requests.Response:
+        started = time.monotonic()
+        self.response = self.browser.get(self.callback_url, allow_redirects=False, timeout=60)
+        self.seconds = time.monotonic() - started
+        return self.response
+
+
+def sign_in(hub, emulator, username) -> Attempt:
+    attempt = Attempt(hub, emulator, username)
+    response = attempt.finish()
+    assert response.status_code == 302, response.text[:2000]
+    assert urljoin(hub.url, response.headers["Location"]).startswith(f"{hub.url}/hub/")
+    return attempt
+
+
+def user_model(hub, name):
+    response = hub.api_request("GET", f"/users/{name}")
+    return response.json() if response.status_code == 200 else None
+
+
+def auth_state(hub, name):
+    return hub.api_request("GET", f"/users/{name}").json()["auth_state"]
+
+
+def roles_of(state):
+    return [r["role_arn"] for r in state["eligible_roles"]]
+
+
+# ---- decisions ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("username", "hub_name", "groups", "roles", "admin"),
+    [
+        ("ana@contoso.example", "ana", ["analysts"], [ARN + "jupyterhub-analyst"], False),
+        (
+            "sam@contoso.example",
+            "sam",
+            ["analysts", "data-engineers"],
+            [ARN + "jupyterhub-analyst", ARN + "jupyterhub-data-engineer"],
+            False,
+        ),
+        ("alex@contoso.example", "alex", ["platform-admins"], [ARN + "jupyterhub-platform-admin"], True),
+        (
+            "gus_fabrikam.example#EXT#@contoso.example",
+            "gus_fabrikam.example-guest",
+            ["analysts"],
+            [ARN + "jupyterhub-analyst"],
+            False,
+        ),
+    ],
+)
+def test_sign_in_decides_roles_admin_and_groups(fresh, emulator, username, hub_name, groups, roles, admin):
+    sign_in(fresh, emulator, username)
+    user = user_model(fresh, hub_name)
+    assert user["admin"] is admin
+    assert sorted(user["groups"]) == groups
+    state = user["auth_state"]
+    assert roles_of(state) == roles
+    assert uuid.UUID(state["entra"]["oid"]) and state["entra"]["tid"] == emulator.tenant_id
+    assert "groups" not in state["user"]  # the raw group list is not kept
+
+
+def test_group_overage_is_resolved_through_graph(fresh, emulator):
+    before = emulator.stats()
+    sign_in(fresh, emulator, "olga@contoso.example")
+    assert roles_of(auth_state(fresh, "olga")) == [ARN + "jupyterhub-data-engineer"]
+    after = emulator.stats()
+    assert _graph_calls(after) - _graph_calls(before) >= 1  # 251 groups: transitiveMemberOf
+    assert after["grants"]["client_credentials"] >= 1  # with an application token from MSAL
+
+
+def test_missing_groups_claim_falls_back_to_graph(fresh, emulator):
+    emulator.tamper(drop=["groups"])
+    before = _graph_calls(emulator.stats())
+    sign_in(fresh, emulator, "ana@contoso.example")
+    assert roles_of(auth_state(fresh, "ana")) == [ARN + "jupyterhub-analyst"]
+    assert _graph_calls(emulator.stats()) > before
+    assert "id_tokens carry no groups claim; reading groups from Graph" in fresh.log()
+
+
+def _graph_calls(stats) -> int:
+    return stats["requests"]["graph"]
+
+
+def test_person_in_no_mapped_group_is_refused_with_the_groups_that_grant_access(fresh, emulator):
+    attempt = Attempt(fresh, emulator, "noah@contoso.example")
+    response = attempt.finish()
+    assert response.status_code == 403
+    assert "You have no access to this hub: you are not in any of the Entra ID groups that grant it." in response.text
+    assert f"Analysts ({ANALYSTS})" in response.text and f"Data Engineers ({ENGINEERS})" in response.text
+    assert user_model(fresh, "noah") is None
+    assert "Refused sign-in of noah: in no access group of the access policy" in fresh.log()
+
+
+# ---- forged and misdirected tokens ----------------------------------------------------------------------------------
+
+FORGERIES = [
+    ({"alg": "none"}, "the id_token is signed with algorithm 'none'; only RS256 is accepted"),
+    ({"alg": "HS256-with-public-key"}, "the id_token is signed with algorithm 'HS256'; only RS256 is accepted"),
+    ({"alg": "foreign-key"}, "the id_token's signature does not verify with the tenant's key"),
+    (
+        {"alg": "foreign-key", "header": {"kid": "attacker-key"}},
+        "the id_token's signing key (kid) is not in the tenant's published keys",
+    ),
+    ({"claims": {"iss": "https://login.evil.example/x/v2.0"}}, "the id_token was issued by another authority (iss)"),
+    ({"claims": {"tid": "99999999-0000-4000-8000-000000000000"}}, "the id_token was issued for another tenant (tid)"),
+    (
+        {"claims": {"aud": "00000000-0000-4000-8000-000000000000"}},
+        "the id_token was issued for another application (aud)",
+    ),
+    ({"claims": {"exp": 1_000_000_000, "iat": 999_990_000, "nbf": 999_990_000}}, "the id_token has expired"),
+    ({"claims": {"nbf": 4_000_000_000}}, "the id_token is not valid yet (nbf or iat in the future)"),
+    ({"claims": {"nonce": "another-attempt"}}, "the id_token's nonce does not match this sign-in attempt"),
+    ({"drop": ["nonce"]}, "the id_token's nonce does not match this sign-in attempt"),
+]
+
+
+@pytest.mark.parametrize(("tamper", "reason"), FORGERIES, ids=[r for _, r in FORGERIES])
+def test_forged_or_misdirected_id_tokens_are_refused(fresh, emulator, tamper, reason):
+    emulator.tamper(**tamper)
+    log_before = len(fresh.log())
+    response = Attempt(fresh, emulator, "ana@contoso.example").finish()
+    assert response.status_code == 403
+    assert SIGN_IN_FAILED in response.text
+    log = fresh.log()[log_before:]
+    assert f"Refused sign-in: {reason}" in log
+    assert not re.search(r"eyJ[\w-]+\.eyJ", log)  # no token in the log
+    assert user_model(fresh, "ana") is None  # no user, group or auth_state created
+
+
+def test_replayed_code_is_refused_and_changes_nothing(fresh, emulator):
+    attempt = sign_in(fresh, emulator, "ana@contoso.example")
+    state_before = auth_state(fresh, "ana")
+    replay = requests.Session()
+    replay.trust_env = False
+    replay.cookies.update(attempt.state_cookie)  # even with the state cookie the attacker would need
+    response = replay.get(attempt.callback_url, allow_redirects=False, timeout=30)
+    assert response.status_code == 403
+    assert "did not accept the sign-in (the link may have been used already or have expired)" in response.text
+    assert auth_state(fresh, "ana") == state_before
+
+
+def test_slow_identity_provider_gives_a_clear_error_in_bounded_time(fresh, emulator):
+    attempt = Attempt(fresh, emulator, "ana@contoso.example")
+    emulator.delay(8, paths=["token"])
+    response = attempt.finish()
+    assert response.status_code == 503
+    assert "Sign-in is unavailable right now: Microsoft Entra ID did not answer in time." in response.text
+    assert attempt.seconds < 7  # the hub's timeout (3 s in this hub) bounds the wait, not the provider
+    assert user_model(fresh, "ana") is None
+
+
+# ---- while people work ----------------------------------------------------------------------------------------------
+
+
+def test_group_removal_is_seen_by_refresh_without_a_new_login(fresh, emulator):
+    attempt = sign_in(fresh, emulator, "sam@contoso.example")
+    browser = attempt.browser
+    assert len(auth_state(fresh, "sam")["eligible_roles"]) == 2
+
+    emulator.set_groups("sam@contoso.example", [ANALYSTS])
+    time.sleep(1.2)  # auth_refresh_age is 1 s in this hub
+    assert browser.get(f"{fresh.url}/hub/home", allow_redirects=False, timeout=30).status_code == 200
+    assert roles_of(auth_state(fresh, "sam")) == [ARN + "jupyterhub-analyst"]
+    assert user_model(fresh, "sam")["groups"] == ["analysts"]
+
+    emulator.set_groups("sam@contoso.example", [SALES])
+    time.sleep(1.2)
+    signed_out = browser.get(f"{fresh.url}/hub/home", allow_redirects=False, timeout=30)
+    assert signed_out.status_code == 302 and "/hub/login" in signed_out.headers["Location"]
+    assert "Signing sam out: no longer in any access group" in fresh.log()
