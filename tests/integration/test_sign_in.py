@@ -246,3 +246,21 @@ def test_group_removal_is_seen_by_refresh_without_a_new_login(fresh, emulator):
     signed_out = browser.get(f"{fresh.url}/hub/home", allow_redirects=False, timeout=30)
     assert signed_out.status_code == 302 and "/hub/login" in signed_out.headers["Location"]
     assert "Signing sam out: no longer in any access group" in fresh.log()
+
+
+def test_unsafe_username_becomes_the_safe_name_everywhere(fresh, emulator):
+    emulator.tamper(claims={"preferred_username": "Zoë/../Admin@contoso.example"})
+    sign_in(fresh, emulator, "ana@contoso.example")
+    assert user_model(fresh, "zo-.-admin--88327c4d")["groups"] == ["analysts"]
+    fresh.api_request("DELETE", "/users/zo-.-admin--88327c4d")
+
+
+def test_an_account_stays_bound_to_its_entra_identity(fresh, emulator):
+    """A re-assigned user principal name must not inherit the former owner's account and S3 home."""
+    sign_in(fresh, emulator, "ana@contoso.example")
+    state_before = auth_state(fresh, "ana")
+    emulator.tamper(claims={"oid": str(uuid.uuid4())})
+    response = Attempt(fresh, emulator, "ana@contoso.example").finish()
+    assert response.status_code == 403
+    assert "Sign-in refused: the hub account &#39;ana&#39; belongs to a different Entra ID identity." in response.text
+    assert auth_state(fresh, "ana") == state_before
