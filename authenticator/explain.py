@@ -14,7 +14,6 @@ import asyncio
 import json
 import os
 import sys
-from urllib.parse import quote
 
 import requests
 
@@ -94,10 +93,8 @@ def _graph_groups_of(user: str, args) -> tuple[str, set[str]]:
     )
 
     async def lookup():
-        headers = {"Authorization": f"Bearer {await graph._app_token()}"}
-        person = await fetch_json(f"{graph.graph_url}/v1.0/users/{quote(user, safe='@')}", headers)
-        name = person.get("userPrincipalName") or user
-        return name, await graph.transitive_group_ids(person["id"])
+        person = await graph.user(user)
+        return person.get("userPrincipalName") or user, await graph.transitive_group_ids(person["id"])
 
     return asyncio.run(lookup())
 

@@ -71,18 +71,24 @@ class GraphClient:
         self.graph_url = graph_url.rstrip("/")
         self._fetch_json = fetch_json
         self._scope = [f"{self.graph_url}/.default"]
-        # instance_discovery=False: the authority is the administrator's own configuration (public, sovereign or the
-        # local emulator), already trusted for sign-in; MSAL's discovery call would only work for public clouds.
-        self._app = msal.ConfidentialClientApplication(
-            client_id,
-            client_credential=client_secret,
-            authority=authority,
-            instance_discovery=False,
-            http_client=_HTTPSession(ca_bundle, timeout_seconds),
-        )
+        self._msal_settings = {
+            "client_id": client_id,
+            "client_credential": client_secret,
+            "authority": authority,
+            # The authority is the administrator's own configuration (public, sovereign or the local emulator),
+            # already trusted for sign-in; MSAL's instance discovery would only work for the public clouds.
+            "instance_discovery": False,
+            "http_client": _HTTPSession(ca_bundle, timeout_seconds),
+        }
+        self._app = None  # created on first use: MSAL fetches the authority's metadata in its constructor
 
     async def _app_token(self) -> str:
-        # MSAL is synchronous (requests); it caches the token until shortly before expiry.
+        # MSAL is synchronous (requests): keep it off the event loop. It caches the token until shortly before expiry.
+        if self._app is None:
+            try:
+                self._app = await asyncio.to_thread(lambda: msal.ConfidentialClientApplication(**self._msal_settings))
+            except ValueError as e:  # MSAL's word for an authority whose metadata it cannot use
+                raise GraphError(f"MSAL cannot use the authority {self._msal_settings['authority']}: {e}") from None
         result = await asyncio.to_thread(self._app.acquire_token_for_client, scopes=self._scope)
         if "access_token" not in result:
             raise GraphError(
@@ -90,6 +96,12 @@ class GraphClient:
                 "client secret and that the app registration has GroupMember.Read.All with admin consent"
             )
         return result["access_token"]
+
+    async def user(self, id_or_principal_name: str) -> dict:
+        """The user's ``id`` and ``userPrincipalName``, by object id or user principal name."""
+        headers = {"Authorization": f"Bearer {await self._app_token()}", "Accept": "application/json"}
+        url = f"{self.graph_url}/v1.0/users/{quote(id_or_principal_name, safe='@')}?$select=id,userPrincipalName"
+        return await self._fetch_json(url, headers)
 
     async def transitive_group_ids(self, object_id: str) -> set[str]:
         """Ids of every group the user ``object_id`` is a member of, directly or through nested groups."""
