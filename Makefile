@@ -11,8 +11,10 @@ UV_VERSION := 0.13.8
 TF_PLUGIN_DIR ?= $(if $(wildcard /opt/tf-plugins/registry.terraform.io),/opt/tf-plugins,)
 export TF_PLUGIN_DIR
 CHECKOV_VENV := .venv-checkov
+# The AWS CLI (v1, from PyPI) for the end-to-end test of credential_process: its own virtualenv, its own botocore.
+AWSCLI_VENV := .venv-awscli
 
-.PHONY: venv checkov-venv test lint format demo lock clean
+.PHONY: venv checkov-venv awscli-venv test lint format demo lock clean
 
 $(BIN)/.bootstrapped: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +37,13 @@ $(CHECKOV_VENV)/.bootstrapped: requirements/checkov.txt $(BIN)/.bootstrapped
 
 checkov-venv: $(CHECKOV_VENV)/.bootstrapped
 
+$(AWSCLI_VENV)/.bootstrapped: requirements/awscli.txt $(BIN)/.bootstrapped
+	$(PYTHON) -m venv $(AWSCLI_VENV)
+	$(BIN)/uv pip sync --quiet --python $(AWSCLI_VENV)/bin/python requirements/awscli.txt
+	touch $@
+
+awscli-venv: $(AWSCLI_VENV)/.bootstrapped
+
 lint: $(BIN)/.bootstrapped
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -43,7 +52,7 @@ format: $(BIN)/.bootstrapped
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: venv lint
+test: venv awscli-venv lint
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 # Re-pin after editing requirements/*.in; hub-side versions follow the chart's hub image.
@@ -54,4 +63,4 @@ lock: $(BIN)/.bootstrapped
 	  -p 3.11 --no-header --no-annotate -o requirements/dev.txt
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) node_modules .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) node_modules .pytest_cache

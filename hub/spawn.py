@@ -64,11 +64,11 @@ class RoleChoiceError(web.HTTPError):
         self.jupyterhub_message = message
 
 
-class AWSCredentialsUnavailable(RuntimeError):
-    """The spawn-time check failed; the message (shown on the spawn page) names the role and the reason."""
+class AWSCredentialsUnavailable(web.HTTPError):
+    """The spawn-time check failed; the message (spawn page, API answer) names the role and the reason."""
 
-    def __init__(self, message: str):
-        super().__init__(message)
+    def __init__(self, message: str, status: int = 503):
+        super().__init__(status, message)
         self.jupyterhub_message = message
 
 
@@ -257,7 +257,7 @@ class BrokeredAWSMixin(LoggingConfigurable):
     def aws_policy(self) -> AccessPolicy:
         if not self.access_policy_file:
             raise AWSCredentialsUnavailable(
-                "The hub is misconfigured: BrokeredAWSMixin.access_policy_file (ACCESS_POLICY_FILE) is not set."
+                "The hub is misconfigured: BrokeredAWSMixin.access_policy_file (ACCESS_POLICY_FILE) is not set.", 500
             )
         source = _policy_sources.get(self.access_policy_file)
         if source is None:
@@ -341,11 +341,13 @@ class BrokeredAWSMixin(LoggingConfigurable):
             response = await AsyncHTTPClient().fetch(request)
             return json.loads(response.body)
         except HTTPClientError as e:
-            reason = _broker_message(e)
+            reason, status = _broker_message(e), e.code if e.code in (403, 502, 503) else 503
         except OSError as e:
             reason = f"the credential broker could not be reached ({type(e).__name__}); tell your administrator"
+            status = 503
         self.log.warning("Spawn of %s refused by the broker: %s", self._log_name, reason)
-        raise AWSCredentialsUnavailable(f"AWS credentials for the role {role_name} could not be prepared: {reason}")
+        message = f"AWS credentials for the role {role_name} could not be prepared: {reason}"
+        raise AWSCredentialsUnavailable(message, status)
 
     # -- environment
 

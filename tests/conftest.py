@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.tools",
     "tests.fixtures.servers",
+    "tests.fixtures.jupyterhub",
     "tests.fixtures.emulator",
 ]
