@@ -69,7 +69,7 @@ async def serve(settings: BrokerSettings, policy_source: PolicySource) -> None:
         policy_source,
         minter,
         metrics,
-        CredentialCache(settings.cache_margin_seconds),
+        CredentialCache(settings.cache_margin_seconds, enabled=not settings.benchmark_no_cache),
         TTLCache(settings.token_cache_seconds),
     )
     app = make_app(broker, settings.prefix)

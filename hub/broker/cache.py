@@ -46,9 +46,15 @@ class SingleFlight:
 
 
 class CredentialCache:
-    def __init__(self, margin_seconds: float = DEFAULT_MARGIN_SECONDS, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        margin_seconds: float = DEFAULT_MARGIN_SECONDS,
+        clock: Callable[[], float] = time.time,
+        enabled: bool = True,
+    ):
         self.margin_seconds = margin_seconds
         self.clock = clock
+        self.enabled = enabled  # False only for the benchmark's uncached figures
         self._entries: dict[Hashable, Credentials] = {}
         self._flight = SingleFlight()
 
@@ -64,6 +70,8 @@ class CredentialCache:
 
     async def get(self, key: Hashable, mint: Callable[[], Awaitable[Credentials]]) -> tuple[Credentials, bool]:
         """``(credentials, from_cache)``; ``mint`` runs only when nothing reusable is cached or in flight."""
+        if not self.enabled:
+            return await mint(), False
         credentials = self.cached(key)
         if credentials is not None:
             return credentials, True

@@ -12,6 +12,7 @@ Set by JupyterHub for every hub-managed service: ``JUPYTERHUB_API_TOKEN``, ``JUP
 ``BROKER_HUB_TIMEOUT_SECONDS``              limit for each hub API request (10)
 ``BROKER_CHAINED_SESSIONS``                 ``auto`` (default: ask STS who the broker is), ``true`` or ``false``
 ``BROKER_TEST_CREDENTIAL_LIFETIME_SECONDS`` TEST ONLY: pretend credentials expire after this many seconds
+``BROKER_BENCHMARK_NO_CACHE``               BENCHMARK ONLY: ``true`` mints on every request (uncached figures)
 ==========================================  =====================================================================
 """
 
@@ -40,6 +41,7 @@ class BrokerSettings:
     hub_timeout_seconds: float = 10.0
     chained_sessions: str = "auto"
     test_lifetime_seconds: float | None = None
+    benchmark_no_cache: bool = False
 
     @classmethod
     def from_env(cls, env=None) -> "BrokerSettings":
@@ -86,4 +88,5 @@ class BrokerSettings:
             hub_timeout_seconds=number("BROKER_HUB_TIMEOUT_SECONDS", 10.0, minimum=0.1),
             chained_sessions=chained,
             test_lifetime_seconds=test_lifetime,
+            benchmark_no_cache=env.get("BROKER_BENCHMARK_NO_CACHE", "").strip().lower() == "true",
         )
