@@ -36,6 +36,8 @@ _SECRET_WORDS = frozenset(
     {"TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "CREDENTIAL", "CREDENTIALS", "APIKEY"}
 )
 _SECRET_SUFFIXES = ("_KEY",)
+# ... unless it names where a secret is (AWS_SHARED_CREDENTIALS_FILE, AWS_WEB_IDENTITY_TOKEN_FILE): a location.
+_LOCATION_SUFFIXES = ("_FILE", "_PATH", "_DIR", "_URL", "_URI")
 SECRET_NAME_SUFFIX = "-env"  # noqa: S105 - a name suffix, not a password
 # A Kubernetes object name (DNS subdomain): at most 253 characters.
 _OBJECT_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
@@ -55,6 +57,8 @@ def is_secret_env_name(name: str) -> bool:
     upper = name.upper()
     if upper in JUPYTERHUB_TOKEN_VARIABLES or upper.endswith(_SECRET_SUFFIXES):
         return True
+    if upper.endswith(_LOCATION_SUFFIXES):
+        return False
     return any(word in _SECRET_WORDS for word in upper.split("_"))
 
 

@@ -1,10 +1,8 @@
 """hub/kubernetes_secrets.py: the builders against literal values, the two hooks against a recording Kubernetes API."""
 
 import base64
-import logging
 
 import pytest
-from kubernetes_asyncio.client import ApiClient
 from kubernetes_asyncio.client.rest import ApiException
 from kubespawner.objects import make_pod
 
@@ -17,6 +15,7 @@ from hub.kubernetes_secrets import (
     move_secret_env,
     secret_env_refs,
 )
+from tests.kubernetes.fakes import FakeSpawner, RecordingCoreV1Api, user_pod
 
 pytestmark = pytest.mark.kubernetes
 
@@ -39,6 +38,10 @@ pytestmark = pytest.mark.kubernetes
         ("S3CONTENTS_PREFIX", False),
         ("JUPYTERHUB_AWS_ROLE_ARN", False),
         ("KEYBOARD_LAYOUT", False),
+        ("AWS_SHARED_CREDENTIALS_FILE", False),
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", False),
+        ("JUPYTERHUB_SSL_KEYFILE", False),
+        ("VAULT_TOKEN_PATH", False),
         ("TOKENIZERS_PARALLELISM", False),
     ],
 )
@@ -139,54 +142,6 @@ def test_the_secret_is_immutable_and_owned_by_the_pod():
 
 
 # ---- the hooks ------------------------------------------------------------------------------------------------------
-
-
-class RecordingCoreV1Api:
-    """The two Secret calls of kubernetes_asyncio's CoreV1Api, answering from a script; records every call."""
-
-    def __init__(self, api_client, create_answers=()):
-        self.api_client = api_client
-        self.calls = []
-        self._create_answers = list(create_answers)
-
-    async def create_namespaced_secret(self, namespace, body):
-        self.calls.append(("create", namespace, body))
-        if self._create_answers:
-            answer = self._create_answers.pop(0)
-            if answer is not None:
-                raise ApiException(status=answer)
-        return body
-
-    async def delete_namespaced_secret(self, name, namespace):
-        self.calls.append(("delete", namespace, name))
-
-
-class FakeSpawner:
-    k8s_api_request_timeout = 3
-    k8s_api_request_retry_timeout = 10
-    log = logging.getLogger("test.spawner")
-
-    def __init__(self, api):
-        self.api = api
-
-
-@pytest.fixture
-async def api_client():
-    client = ApiClient()
-    yield client
-    await client.close()
-
-
-def user_pod():
-    return make_pod(
-        name="jupyter-ana",
-        cmd=["jupyterhub-singleuser"],
-        port=8888,
-        image="user:1",
-        env={"JUPYTERHUB_API_TOKEN": "tok-1", "JPY_API_TOKEN": "tok-1", "JUPYTERHUB_USER": "ana"},
-        labels={"component": "singleuser-server"},
-        init_containers=[{"name": "init", "image": "init:1", "env": [{"name": "INIT_PASSWORD", "value": "pw"}]}],
-    )
 
 
 def api_pod(uid="0c9d7a3e-6f0a-4a47-9a57-2b1f8e8f2c11"):

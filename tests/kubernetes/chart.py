@@ -1,0 +1,194 @@
+"""The Zero to JupyterHub chart 4.4.0 without Helm or a cluster: values as Helm merges them, the hub pod's files and
+environment as the chart mounts and sets them, and its jupyterhub_config.py run by JupyterHub's own config loader.
+
+The hub pod is materialised under a directory standing for ``/`` (files under ``usr/local/etc/jupyterhub/``):
+``secret/values.yaml`` and the generated secrets (the chart's hub Secret), ``config/`` (resource names, the chart's
+ConfigMap), the ``hub.extraFiles`` at their mount paths, and ``jupyterhub_config.py``: a stand-in for the chart's
+(``chart_jupyterhub_config.py`` here) that does what the chart's does for the values this project uses, with helpers
+behaving like the chart's ``z2jh.py``. Environment values pointing into ``/usr/local/etc/jupyterhub/`` are pointed
+into that directory.
+ref: https://github.com/jupyterhub/zero-to-jupyterhub-k8s/tree/4.4.0/jupyterhub/files/hub
+"""
+
+import copy
+import os
+import shutil
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from tests.fixtures.tools import missing_tool
+
+REPO = Path(__file__).resolve().parents[2]
+REFERENCE = Path(os.environ.get("Z2JH_REFERENCE_DIR", REPO.parent / "shared" / "reference" / "z2jh-4.4.0"))
+VALUES_FILE = REPO / "helm" / "values.yaml"
+ETC = "usr/local/etc/jupyterhub"
+CHART = {"Name": "jupyterhub", "Version": "4.4.0", "AppVersion": "5.5.0"}
+RELEASE = {"Name": "jupyterhub", "Namespace": "jupyterhub", "Service": "Helm"}
+# What the chart seeds into its hub Secret (any values; the tests assert they never leak).
+CHART_SECRETS = {
+    "hub.config.ConfigurableHTTPProxy.auth_token": "proxy-token-e5a7c1",
+    "hub.config.JupyterHub.cookie_secret": "c0ffee" * 10 + "c0ff",
+    "hub.config.CryptKeeper.keys": "5e" * 32,
+}
+# Resource names with the chart's default naming (fullnameOverride: ""): the chart's ConfigMap lists them.
+RESOURCE_NAMES = {
+    "hub": "hub",
+    "proxy-api": "proxy-api",
+    "proxy-public": "proxy-public",
+    "singleuser": "singleuser",
+    "user-scheduler": "user-scheduler",
+    "image-pull-secret": "image-pull-secret",
+    "priority": "jupyterhub-default-priority",
+}
+# Kubernetes sets these in every pod for the Services of its namespace.
+SERVICE_ENV = {"HUB_SERVICE_PORT": "8081", "PROXY_API_SERVICE_PORT": "8001", "PROXY_PUBLIC_SERVICE_PORT": "80"}
+
+
+def reference_file(name: str) -> Path:
+    """A file of the chart's reference data; skips (laptop) or fails (CI) when the folder is absent."""
+    path = REFERENCE / name
+    if not path.is_file():
+        missing_tool(
+            f"the Zero to JupyterHub 4.4.0 reference data ({path})",
+            "put the chart's values.yaml and values.schema.yaml in ../shared/reference/z2jh-4.4.0/ or set "
+            "Z2JH_REFERENCE_DIR",
+        )
+    return path
+
+
+def helm_merge(base, override):
+    """Helm's merge of a values file onto values: maps merge key by key, anything else replaces, null deletes."""
+    if not isinstance(base, Mapping) or not isinstance(override, Mapping):
+        return copy.deepcopy(override)
+    merged = copy.deepcopy(dict(base))
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = helm_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def resolve_env(entries, secrets: dict, namespace: str) -> dict[str, str]:
+    """A container's ``env`` (the chart's extraEnv map) as the kubelet resolves it, reading Secrets from ``secrets``."""
+    env = {}
+    for name, spec in entries.items():
+        if isinstance(spec, str):
+            env[name] = spec
+        elif "value" in spec:
+            env[spec.get("name", name)] = spec["value"]
+        elif "secretKeyRef" in spec.get("valueFrom", {}):
+            ref = spec["valueFrom"]["secretKeyRef"]
+            try:
+                env[spec.get("name", name)] = secrets[ref["name"]][ref["key"]]
+            except KeyError:
+                raise AssertionError(f"env {name}: Secret {ref['name']!r} has no key {ref['key']!r}") from None
+        elif spec.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
+            env[spec.get("name", name)] = namespace
+        else:
+            raise AssertionError(f"env {name}: unsupported {spec}")
+    return env
+
+
+class HubPod:
+    """The hub container's file system (under ``root``) and environment, as the chart 4.4.0 gives them."""
+
+    def __init__(self, values: dict, root: Path, cluster_secrets: dict):
+        self.values, self.root = values, root
+        etc = root / ETC
+        (etc / "secret").mkdir(parents=True)
+        (etc / "config").mkdir()
+        chart_values = {**values, "Chart": CHART, "Release": RELEASE}
+        (etc / "secret" / "values.yaml").write_text(yaml.safe_dump(chart_values))
+        for key, value in CHART_SECRETS.items():
+            (etc / "secret" / key).write_text(value)
+        for key in values["hub"].get("services") or {}:
+            (etc / "secret" / f"hub.services.{key}.apiToken").write_text(f"service-token-{key}")
+        for name, full_name in RESOURCE_NAMES.items():
+            (etc / "config" / name).write_text(full_name)
+        for key, spec in (values["hub"].get("extraFiles") or {}).items():
+            self.write_file(spec["mountPath"], spec, key)
+        shutil.copy(Path(__file__).with_name("chart_jupyterhub_config.py"), etc / "jupyterhub_config.py")
+        # The chart's hub Secret, as secretKeyRef sees it, next to the cluster's own Secrets.
+        secrets = {**cluster_secrets, RESOURCE_NAMES["hub"]: dict(CHART_SECRETS)}
+        fixed = {
+            "PYTHONUNBUFFERED": "1",
+            "HELM_RELEASE_NAME": RELEASE["Name"],
+            "POD_NAMESPACE": RELEASE["Namespace"],
+            "CONFIGPROXY_AUTH_TOKEN": CHART_SECRETS["hub.config.ConfigurableHTTPProxy.auth_token"],
+            "CHART_HUB_ROOT": str(root),
+        }
+        extra = resolve_env(values["hub"].get("extraEnv") or {}, secrets, RELEASE["Namespace"])
+        self.env = {**SERVICE_ENV, **fixed, **{k: self.path(v) for k, v in extra.items()}}
+
+    def path(self, value: str) -> str:
+        """An absolute path inside the hub container, as a path on this machine."""
+        prefix = f"/{ETC}/"
+        return str(self.root / value.lstrip("/")) if value.startswith(prefix) else value
+
+    def write_file(self, mount_path: str, spec: dict, key: str) -> None:
+        if not mount_path.startswith(f"/{ETC}/"):
+            raise AssertionError(f"hub.extraFiles.{key}: mount it under /{ETC}/ (this emulation maps only that)")
+        target = Path(self.path(mount_path))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if "stringData" in spec:
+            target.write_text(spec["stringData"])
+        else:
+            target.write_text(yaml.safe_dump(spec["data"]))
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / ETC / "jupyterhub_config.py"
+
+
+# ---- what the chart's z2jh.py offers jupyterhub_config.py, reading the files HubPod wrote ---------------------------
+
+_UNSET = object()
+
+
+def _etc() -> Path:
+    return Path(os.environ["CHART_HUB_ROOT"]) / ETC
+
+
+@lru_cache(maxsize=8)
+def _values(path: str) -> dict:
+    # Read once per hub pod, as the chart's z2jh.py does (its callers may change what they get: give copies).
+    return yaml.load(Path(path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
+
+
+def get_config(key, default=None):
+    """A chart value by dotted key (``hub.db.type``), or ``default`` when any level is missing."""
+    value = copy.deepcopy(_values(str(_etc() / "secret" / "values.yaml")))
+    for level in key.split("."):
+        if not isinstance(value, dict) or level not in value:
+            return default
+        value = value[level]
+    return value
+
+
+def get_secret_value(key, default=_UNSET):
+    path = _etc() / "secret" / key
+    if path.exists():
+        return path.read_text()
+    if default is not _UNSET:
+        return default
+    raise KeyError(f"{key} not found in the chart's Secret")
+
+
+def get_name(name):
+    return (_etc() / "config" / name).read_text()
+
+
+def get_name_env(name, suffix=""):
+    return os.environ[(get_name(name) + suffix).upper().replace("-", "_")]
+
+
+def set_config_if_not_none(parent, name, key):
+    value = get_config(key)
+    if value is not None:
+        setattr(parent, name, value)

@@ -1,0 +1,125 @@
+"""The hub's configuration as the chart loads it: the chart's jupyterhub_config.py (stand-in), hub.config, then the
+mounted jupyterhub_config.d files, all run by JupyterHub's own config loader with the hub container's environment."""
+
+import sys
+
+import pytest
+from jupyterhub.app import JupyterHub
+
+from hub.kubernetes_secrets import create_env_secret, move_secret_env
+from tests.kubernetes.chart import CHART_SECRETS, ETC, REPO
+from tests.kubernetes.conftest import BROKER_ROLE_ARN, ENTRA_CLIENT_SECRET, IRSA_ENV, SITE_ARGS
+from tests.kubernetes.fakes import FakeSpawner, RecordingCoreV1Api, user_pod
+
+pytestmark = pytest.mark.kubernetes
+
+SCOPE = "custom:aws-credentials:issue"
+
+
+def roles(app) -> dict:
+    return {role["name"]: role for role in app.load_roles}
+
+
+def services(app) -> dict:
+    return {service["name"]: service for service in app.services}
+
+
+def test_sign_in_is_the_entra_id_authenticator_with_the_deployment_settings(hub_app, hub_pod):
+    assert hub_app.config.JupyterHub.authenticator_class == "entra-id"
+    authenticator = hub_app.authenticator_class(config=hub_app.config)  # runs its start-up checks
+    assert type(authenticator).__name__ == "EntraIDOAuthenticator"
+    assert authenticator.tenant_id == SITE_ARGS["entra_tenant_id"]
+    assert authenticator.client_id == SITE_ARGS["entra_client_id"]
+    assert authenticator.client_secret == ENTRA_CLIENT_SECRET
+    assert authenticator.oauth_callback_url == "https://hub.example.com/hub/oauth_callback"
+    assert authenticator.access_policy_file == str(hub_pod.root / ETC / "access-policy" / "access-policy.yaml")
+    assert authenticator.enable_auth_state is True
+    assert authenticator.refresh_pre_spawn is True
+
+
+def test_auth_state_is_encrypted_with_the_key_the_chart_keeps(hub_app, hub_pod):
+    assert hub_app.config.CryptKeeper["keys"] == [CHART_SECRETS["hub.config.CryptKeeper.keys"]]
+    assert hub_pod.env["JUPYTERHUB_CRYPT_KEY"] == CHART_SECRETS["hub.config.CryptKeeper.keys"]
+
+
+def test_hub_admins_cannot_open_other_peoples_servers(hub_app):
+    assert hub_app.admin_access is False
+
+
+def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
+    assert sorted(services(hub_app)) == ["aws-credentials", "jupyterhub-idle-culler"]
+    broker = services(hub_app)["aws-credentials"]
+    assert broker["url"] == "http://0.0.0.0:8181"
+    assert broker["command"] == [sys.executable, "-m", "hub.broker"]
+    assert broker["display"] is False
+    environment = broker["environment"]
+    assert environment["AWS_ROLE_ARN"] == BROKER_ROLE_ARN == IRSA_ENV["AWS_ROLE_ARN"]
+    assert environment["AWS_WEB_IDENTITY_TOKEN_FILE"] == IRSA_ENV["AWS_WEB_IDENTITY_TOKEN_FILE"]
+    assert environment["AWS_REGION"] == "us-east-1"
+    assert environment["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert environment["ACCESS_POLICY_FILE"] == hub_pod.env["ACCESS_POLICY_FILE"]
+    leaked = {name for name, value in environment.items() if value in (ENTRA_CLIENT_SECRET, *CHART_SECRETS.values())}
+    assert leaked == set(), "the broker gets none of the hub's secrets"
+
+
+def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
+    assert SCOPE in hub_app.custom_scopes
+    assert f"{SCOPE}!user" in roles(hub_app)["server"]["scopes"]
+    assert f"{SCOPE}!user" in roles(hub_app)["user"]["scopes"]
+    assert roles(hub_app)["aws-credential-broker"]["services"] == ["aws-credentials"]
+    assert roles(hub_app)["aws-credential-broker"]["scopes"] == ["read:users", "read:servers", "admin:auth_state"]
+    assert roles(hub_app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
+
+
+def test_user_servers_are_brokered_kubespawner_pods_with_the_secret_hooks(hub_app):
+    assert hub_app.config.JupyterHub.spawner_class == "hub.spawn.BrokeredKubeSpawner"
+    assert hub_app.config.KubeSpawner.modify_pod_hook is move_secret_env
+    assert hub_app.config.KubeSpawner.after_pod_created_hook is create_env_secret
+    assert hub_app.config.KubeSpawner.automount_service_account_token is False
+    assert hub_app.config.BrokeredAWSMixin.broker_url == "http://127.0.0.1:8181/services/aws-credentials/"
+    assert hub_app.config.BrokeredAWSMixin.broker_url_for_servers == "http://hub:8181/services/aws-credentials/"
+    assert hub_app.config.KubeSpawner.image == SITE_ARGS["user_image"]
+
+
+def test_without_the_get_config_shim_the_chart_cannot_load_the_project_config(hub_pod):
+    """Why helm/jupyterhub_config.d/00-get-config.py exists: the chart's namespace has its own get_config(key)."""
+    (hub_pod.root / ETC / "jupyterhub_config.d" / "00-get-config.py").unlink()
+    with pytest.raises(TypeError, match=r"get_config\(\) missing 1 required positional argument: 'key'"):
+        JupyterHub().load_config_file(str(hub_pod.config_file))
+
+
+KUBERNETES_CONFIG = REPO / "hub" / "config" / "40-kubernetes.py"
+
+
+def test_the_kubernetes_config_does_nothing_under_the_local_spawner(tmp_path):
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(
+        "c = get_config()\n"
+        "c.JupyterHub.spawner_class = 'hub.spawn.BrokeredLocalProcessSpawner'\n"
+        f"exec(open({str(KUBERNETES_CONFIG)!r}).read())  # in this namespace, as the chart does\n"
+        "c.Loaded.marker = True\n"
+    )
+    app = JupyterHub()
+    app.load_config_file(str(config))
+    assert app.config.Loaded.marker is True
+    assert "KubeSpawner" not in app.config
+
+
+async def test_an_earlier_pod_hook_still_runs_before_ours(tmp_path, api_client):
+    config = tmp_path / "jupyterhub_config.py"
+    config.write_text(
+        "c = get_config()\n"
+        "c.JupyterHub.spawner_class = 'kubespawner.KubeSpawner'\n"
+        "def earlier(spawner, pod):\n"
+        "    pod.metadata.labels['seen-by'] = 'earlier'\n"
+        "    return pod\n"
+        "c.KubeSpawner.modify_pod_hook = earlier\n"
+        f"exec(open({str(KUBERNETES_CONFIG)!r}).read())  # in this namespace, as the chart does\n"
+    )
+    app = JupyterHub()
+    app.load_config_file(str(config))
+    spawner = FakeSpawner(RecordingCoreV1Api(api_client))
+    pod = await app.config.KubeSpawner.modify_pod_hook(spawner, user_pod())
+    as_dict = api_client.sanitize_for_serialization(pod)
+    assert as_dict["metadata"]["labels"]["seen-by"] == "earlier"
+    assert "tok-1" not in str(as_dict)
