@@ -1,0 +1,111 @@
+"""helm/values.yaml with the generated values, merged onto the chart's defaults and validated as `helm install`
+validates them; and what the values promise: secrets by reference only, files where the chart loads them."""
+
+import re
+
+import jsonschema
+import pytest
+
+from hub.kubernetes_secrets import is_secret_env_name
+from tests.kubernetes.chart import REPO, VALUES_FILE, helm_merge
+from tests.kubernetes.conftest import BROKER_ROLE_ARN, CLUSTER_SECRETS
+
+pytestmark = pytest.mark.kubernetes
+
+CONFIG_D = "/usr/local/etc/jupyterhub/jupyterhub_config.d"
+
+
+def schema_errors(values, schema) -> list[str]:
+    validator = jsonschema.Draft7Validator(schema)
+    return [f"{'.'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(values)]
+
+
+def test_the_merged_values_pass_the_charts_schema(merged_values, chart_schema):
+    assert schema_errors(merged_values, chart_schema) == []
+
+
+def test_the_check_is_not_vacuous(merged_values, chart_schema):
+    broken = helm_merge(merged_values, {"singleuser": {"cloudMetadata": {"blockWithIptables": "yes"}}})
+    assert schema_errors(broken, chart_schema) == [
+        "singleuser.cloudMetadata.blockWithIptables: 'yes' is not of type 'boolean'"
+    ]
+
+
+def test_values_yaml_alone_passes_the_schema_too(chart_defaults, project_values, chart_schema):
+    """So that a missing generated file shows as a hub that refuses to start, naming what is missing."""
+    assert schema_errors(helm_merge(chart_defaults, project_values), chart_schema) == []
+
+
+def test_every_block_of_values_yaml_is_commented():
+    """Each block opened at the first two levels has a comment just above it, or is its parent's first key."""
+    lines = VALUES_FILE.read_text().splitlines()
+    uncommented = []
+    for number, line in enumerate(lines):
+        match = re.match(r"^( {0,2})[A-Za-z][\w.-]*:\s*$", line)  # a key that opens a block
+        if not match:
+            continue
+        above = next((lines[i] for i in range(number - 1, -1, -1) if lines[i].strip()), "#")
+        is_parent = re.match(r"^( *)[A-Za-z][\w.-]*:\s*$", above) and len(above) - len(above.lstrip()) < len(match[1])
+        if not above.lstrip().startswith("#") and not is_parent:
+            uncommented.append(f"line {number + 1}: {line.strip()}")
+    assert uncommented == []
+
+
+def test_secrets_reach_the_hub_by_reference_only(merged_values):
+    literal = {
+        name: spec
+        for name, spec in merged_values["hub"]["extraEnv"].items()
+        if is_secret_env_name(name)
+        and "secretKeyRef" not in (spec if isinstance(spec, dict) else {}).get("valueFrom", {})
+    }
+    assert literal == {}
+    assert merged_values["hub"]["extraEnv"]["OAUTH_CLIENT_SECRET"] == {
+        "valueFrom": {"secretKeyRef": {"name": "entra-oauth", "key": "client-secret"}}
+    }
+
+
+def test_no_secret_value_is_in_either_values_file(generator, generated_values):
+    text = VALUES_FILE.read_text() + generator.to_yaml(generated_values)
+    secret_values = [v for secret in CLUSTER_SECRETS.values() for v in secret.values()]
+    assert [v for v in secret_values if v in text] == []
+    assert not re.search(r"AKIA[0-9A-Z]{16}|aws_secret_access_key|client_secret[ \t]*[:=][ \t]*\S", text, re.IGNORECASE)
+
+
+def test_the_hub_service_account_carries_the_brokers_role(merged_values):
+    assert merged_values["hub"]["serviceAccount"] == {
+        "create": True,
+        "name": None,
+        "annotations": {"eks.amazonaws.com/role-arn": BROKER_ROLE_ARN},
+    }
+
+
+def test_the_access_policy_is_mounted_where_the_hub_looks(merged_values):
+    mounted = merged_values["hub"]["extraFiles"]["access-policy"]
+    assert mounted["mountPath"] == merged_values["hub"]["extraEnv"]["ACCESS_POLICY_FILE"]
+    assert mounted["stringData"] == (REPO / "hub" / "demo" / "access-policy.yaml").read_text()
+
+
+def test_the_hub_config_files_are_mounted_in_load_order(merged_values):
+    mounted = {
+        spec["mountPath"].removeprefix(CONFIG_D + "/"): spec["stringData"]
+        for spec in merged_values["hub"]["extraFiles"].values()
+        if spec["mountPath"].startswith(CONFIG_D)
+    }
+    project = sorted(p.name for p in (REPO / "hub" / "config").glob("*.py"))
+    assert sorted(mounted) == ["00-get-config.py", *project]
+    assert project[:4] == ["10-authenticator.py", "20-credential-broker.py", "30-spawner.py", "40-kubernetes.py"]
+    for name in project:
+        assert mounted[name] == (REPO / "hub" / "config" / name).read_text()
+
+
+def test_the_broker_port_is_the_same_everywhere(merged_values):
+    hub = merged_values["hub"]
+    port = int(hub["extraEnv"]["BROKER_PORT"])
+    assert hub["extraEnv"]["BROKER_URL_FOR_SERVERS"] == f"http://hub:{port}/services/aws-credentials/"
+    assert hub["service"]["extraPorts"] == [{"name": "aws-broker", "port": port, "targetPort": port}]
+    assert hub["networkPolicy"]["ingress"][0]["ports"] == [{"port": port, "protocol": "TCP"}]
+    assert merged_values["singleuser"]["networkPolicy"]["egress"][1]["ports"] == [{"port": port, "protocol": "TCP"}]
+
+
+def test_user_pods_cannot_reach_the_metadata_service_even_without_network_policy(merged_values):
+    assert merged_values["singleuser"]["cloudMetadata"] == {"blockWithIptables": True, "ip": "169.254.169.254"}
