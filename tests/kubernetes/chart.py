@@ -192,3 +192,95 @@ def set_config_if_not_none(parent, name, key):
     value = get_config(key)
     if value is not None:
         setattr(parent, name, value)
+
+
+# ---- the chart's NetworkPolicy templates for the hub and user pods, rendered from values ----------------------------
+# ref: https://github.com/jupyterhub/zero-to-jupyterhub-k8s/tree/4.4.0/jupyterhub/templates (netpol.yaml files and
+# _helpers-netpol.tpl)
+
+PRIVATE_RANGES = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")
+
+
+def _match_labels(component: str) -> dict:
+    return {"component": component, "app": CHART["Name"], "release": RELEASE["Name"]}
+
+
+def _egress_allow_rules(values: dict, netpol: dict) -> list[dict]:
+    allow, metadata_ip = netpol["egressAllowRules"], values["singleuser"]["cloudMetadata"]["ip"]
+    rules = []
+    dns_to = []
+    if allow["dnsPortsCloudMetadataServer"]:
+        dns_to.append({"ipBlock": {"cidr": f"{metadata_ip}/32"}})
+    if allow["dnsPortsKubeSystemNamespace"]:
+        dns_to.append({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}}})
+    if allow["dnsPortsPrivateIPs"]:
+        dns_to += [{"ipBlock": {"cidr": cidr}} for cidr in PRIVATE_RANGES]
+    if dns_to:
+        rules.append({"ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}], "to": dns_to})
+    if allow["nonPrivateIPs"]:
+        except_ = [*PRIVATE_RANGES, f"{metadata_ip}/32"]
+        rules.append({"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": except_}}]})
+    if allow["privateIPs"]:
+        rules.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in PRIVATE_RANGES]})
+    if allow["cloudMetadataServer"]:
+        rules.append({"to": [{"ipBlock": {"cidr": f"{metadata_ip}/32"}}]})
+    return rules + list(netpol.get("egress") or [])
+
+
+def _network_policy(name: str, component: str, ingress: list, egress: list) -> dict:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": RELEASE["Namespace"], "labels": _match_labels(component)},
+        "spec": {
+            "podSelector": {"matchLabels": _match_labels(component)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    }
+
+
+def _allowed_ports_rule(netpol: dict) -> list[dict]:
+    ports = netpol.get("allowedIngressPorts") or []
+    return [{"ports": [{"port": port} for port in ports]}] if ports else []
+
+
+def singleuser_network_policy(values: dict) -> dict:
+    netpol = values["singleuser"]["networkPolicy"]
+    ingress = [
+        *_allowed_ports_rule(netpol),
+        {
+            "ports": [{"port": "notebook-port"}],
+            "from": [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-singleuser": "true"}}}],
+        },
+        *(netpol.get("ingress") or []),
+    ]
+    egress = [
+        {"to": [{"podSelector": {"matchLabels": _match_labels("hub")}}], "ports": [{"port": 8081}]},
+        {"to": [{"podSelector": {"matchLabels": _match_labels("proxy")}}], "ports": [{"port": 8000}]},
+        {
+            "to": [{"podSelector": {"matchLabels": _match_labels("autohttps")}}],
+            "ports": [{"port": 8080}, {"port": 8443}],
+        },
+        *_egress_allow_rules(values, netpol),
+    ]
+    return _network_policy(RESOURCE_NAMES["singleuser"], "singleuser-server", ingress, egress)
+
+
+def hub_network_policy(values: dict) -> dict:
+    netpol = values["hub"]["networkPolicy"]
+    ingress = [
+        *_allowed_ports_rule(netpol),
+        {
+            "ports": [{"port": "http"}],
+            "from": [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-hub": "true"}}}],
+        },
+        *(netpol.get("ingress") or []),
+    ]
+    egress = [
+        {"to": [{"podSelector": {"matchLabels": _match_labels("proxy")}}], "ports": [{"port": 8001}]},
+        {"to": [{"podSelector": {"matchLabels": _match_labels("singleuser-server")}}], "ports": [{"port": 8888}]},
+        *_egress_allow_rules(values, netpol),
+    ]
+    return _network_policy(RESOURCE_NAMES["hub"], "hub", ingress, egress)
