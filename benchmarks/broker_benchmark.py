@@ -151,7 +151,8 @@ def main(argv=None) -> int:
         create_bucket(moto)
         try:
             results = {}
-            hub = start_hub(tmp / "on", moto)
+            # The broker's production token memo (30 s); the test fixture's default is 1 s.
+            hub = start_hub(tmp / "on", moto, extra_env={"BROKER_TOKEN_CACHE_SECONDS": "30"})
             try:
                 on = spawn_times(hub, "bench-on", args.spawns)
                 url, tokens = start_stub_servers(hub, "load", 50)

@@ -311,11 +311,21 @@ class BrokeredAWSMixin(LoggingConfigurable):
         if not hasattr(self, "_aws_new_event"):
             self._aws_new_event = asyncio.Event()
         try:
-            self._aws_role = resolve_role(await self._choices(), self.user_options)
+            choices = await self._choices()
+            try:
+                self._aws_role = resolve_role(choices, self.user_options)
+            except RoleChoiceError:
+                # A refused or stale choice is not kept as the next spawn's default (one-role people see no form).
+                self.orm_spawner.user_options = {}
+                self._commit()
+                raise
             name = self._aws_role.get("display_name") or self._aws_role["access_group"]
             self._aws_event(10, f"Preparing AWS credentials for the role {name} ({self._aws_role['role_arn']})")
+            # The broker reads the choice from the running server's user_options.
             self.user_options = {**(self.user_options or {}), ROLE_OPTION: self._aws_role["access_group"]}
-            self.orm_spawner.user_options = self.user_options
+            if len(choices) > 1:
+                self.orm_spawner.user_options = self.user_options  # pre-selected in the form next time
+                self._commit()
             if self.write_aws_config:
                 region = self.aws_policy.deployment.aws_region
                 write_file_atomically(self.aws_config_file, aws_config_text(self.helper_command, region))
@@ -325,6 +335,11 @@ class BrokeredAWSMixin(LoggingConfigurable):
             self._aws_done = True
             self._aws_new_event.set()
         return await super().start()
+
+    def _commit(self):
+        db = getattr(self, "db", None)
+        if db is not None:
+            db.commit()
 
     async def _check_through_broker(self) -> dict:
         role_name = self._aws_role.get("display_name") or self._aws_role["access_group"]

@@ -192,6 +192,9 @@ def test_api_spawn_with_another_persons_role_is_refused(jupyterhub):
     )
     assert hub.user("stub-eve")["servers"] == {}
     assert hub.sts.assume_role_calls("stub-eve") == []
+    # The refused choice is not kept as the default: a plain start (no form for one role) gets the one role.
+    assert hub.spawn("stub-eve")["ready"]
+    assert hub.server_env("stub-eve")["JUPYTERHUB_AWS_ACCESS_GROUP"] == "analysts"
 
 
 @pytest.mark.parametrize(
@@ -353,7 +356,8 @@ def test_fifty_people_five_hundred_concurrent_requests_one_sts_call_each(jupyter
 
 @pytest.fixture
 def short_lived_hub(hub_moto, tmp_path):
-    hub = start_hub(tmp_path / "hub", hub_moto, extra_env={"BROKER_TEST_CREDENTIAL_LIFETIME_SECONDS": "2"})
+    env = {"BROKER_TEST_CREDENTIAL_LIFETIME_SECONDS": "2", "HUB_TEST_SLOW_SPAWN_TIMEOUT": "0"}
+    hub = start_hub(tmp_path / "hub", hub_moto, extra_env=env)
     yield hub
     stop_hub(hub)
 
@@ -363,6 +367,13 @@ def test_a_session_outlives_two_credential_expiries_and_keeps_saving(short_lived
     hub.add_people({"ana": person("analysts")})
     hub.login("ana")
     assert hub.spawn("ana")["ready"]
+    # The spawn page named the role while preparing it.
+    preparing, ready = hub.progress_messages[1:3]
+    assert (
+        preparing
+        == "Preparing AWS credentials for the role Analysts (arn:aws:iam::123456789012:role/jupyterhub-analyst)"
+    )
+    assert re.fullmatch(r"AWS credentials for the role Analysts are ready \(valid until \S+Z\)", ready)
     s3 = boto3.client("s3", endpoint_url=hub.moto, region_name="us-east-1", aws_access_key_id="x",
                       aws_secret_access_key="x")  # fmt: skip
     started = time.monotonic()
