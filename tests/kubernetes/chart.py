@@ -74,6 +74,12 @@ def helm_merge(base, override):
     return merged
 
 
+def without_nulls(values):
+    if isinstance(values, Mapping):
+        return {key: without_nulls(value) for key, value in values.items() if value is not None}
+    return values
+
+
 def resolve_env(entries, secrets: dict, namespace: str) -> dict[str, str]:
     """A container's ``env`` (the chart's extraEnv map) as the kubelet resolves it, reading Secrets from ``secrets``."""
     env = {}
@@ -103,7 +109,9 @@ class HubPod:
         etc = root / ETC
         (etc / "secret").mkdir(parents=True)
         (etc / "config").mkdir()
-        chart_values = {**values, "Chart": CHART, "Release": RELEASE}
+        # Keys left null (nameOverride, ...) are absent from the chart's copy: its code relies on that, e.g.
+        # get_config("nameOverride", default=<chart name>) for the `app` label its network policies select on.
+        chart_values = {**without_nulls(values), "Chart": CHART, "Release": RELEASE}
         (etc / "secret" / "values.yaml").write_text(yaml.safe_dump(chart_values))
         for key, value in CHART_SECRETS.items():
             (etc / "secret" / key).write_text(value)
