@@ -1,6 +1,9 @@
 """The hub's configuration as the chart loads it: the chart's jupyterhub_config.py (stand-in), hub.config, then the
 mounted jupyterhub_config.d files, all run by JupyterHub's own config loader with the hub container's environment."""
 
+import json
+import os
+import subprocess
 import sys
 
 import pytest
@@ -24,17 +27,40 @@ def services(app) -> dict:
     return {service["name"]: service for service in app.services}
 
 
+# Run in a fresh process with the container's environment: oauthenticator reads OAUTH_CALLBACK_URL when it is imported.
+AUTHENTICATOR_PROBE = """
+import json, sys
+from jupyterhub.app import JupyterHub
+app = JupyterHub()
+app.load_config_file(sys.argv[1])
+a = app.authenticator_class(config=app.config)  # runs its start-up checks
+print(json.dumps({name: getattr(a, name) for name in sys.argv[2:]} | {"class": type(a).__name__}))
+"""
+
+
 def test_sign_in_is_the_entra_id_authenticator_with_the_deployment_settings(hub_app, hub_pod):
     assert hub_app.config.JupyterHub.authenticator_class == "entra-id"
-    authenticator = hub_app.authenticator_class(config=hub_app.config)  # runs its start-up checks
-    assert type(authenticator).__name__ == "EntraIDOAuthenticator"
-    assert authenticator.tenant_id == SITE_ARGS["entra_tenant_id"]
-    assert authenticator.client_id == SITE_ARGS["entra_client_id"]
-    assert authenticator.client_secret == ENTRA_CLIENT_SECRET
-    assert authenticator.oauth_callback_url == "https://hub.example.com/hub/oauth_callback"
-    assert authenticator.access_policy_file == str(hub_pod.root / ETC / "access-policy" / "access-policy.yaml")
-    assert authenticator.enable_auth_state is True
-    assert authenticator.refresh_pre_spawn is True
+    names = ["tenant_id", "client_id", "client_secret", "oauth_callback_url", "access_policy_file"]
+    names += ["enable_auth_state", "refresh_pre_spawn"]
+    probe = subprocess.run(
+        [sys.executable, "-c", AUTHENTICATOR_PROBE, str(hub_pod.config_file), *names],
+        env={**os.environ, "PYTHONPATH": str(REPO)},  # the fixture made this process's environment the container's
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert probe.returncode == 0, probe.stderr[-2000:]
+    assert json.loads(probe.stdout.splitlines()[-1]) == {
+        "class": "EntraIDOAuthenticator",
+        "tenant_id": SITE_ARGS["entra_tenant_id"],
+        "client_id": SITE_ARGS["entra_client_id"],
+        "client_secret": ENTRA_CLIENT_SECRET,
+        "oauth_callback_url": "https://hub.example.com/hub/oauth_callback",
+        "access_policy_file": str(hub_pod.root / ETC / "access-policy" / "access-policy.yaml"),
+        "enable_auth_state": True,
+        "refresh_pre_spawn": True,
+    }
 
 
 def test_auth_state_is_encrypted_with_the_key_the_chart_keeps(hub_app, hub_pod):
