@@ -27,7 +27,7 @@ from tornado import web
 from tornado.httpclient import HTTPClientError
 from traitlets import Float, Integer, List, Unicode, default
 
-from .access_policy import AccessDecision, AccessPolicy, AccessPolicyError, load_access_policy
+from .access_policy import AccessDecision, AccessPolicy, AccessPolicyError, PolicyFile
 from .graph import GraphClient, GraphError, has_group_overage
 from .oidc import IdTokenError, OpenIDProvider
 from .safe_names import safe_name
@@ -270,25 +270,13 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             raise ConfigurationError(
                 f"{cls}.enable_auth_state must stay True: the eligible roles live in the encrypted auth_state"
             )
-        self._policy = load_access_policy(self.access_policy_file)
-        self._policy_mtime = os.stat(self.access_policy_file).st_mtime
-        self._policy_checked_at = time.monotonic()
+        self._policy_file = PolicyFile(self.access_policy_file, self.access_policy_check_seconds, self.log)
 
     # ---- the access policy, reloaded when the file changes --------------------------------------------------------
 
     @property
     def policy(self) -> AccessPolicy:
-        now = time.monotonic()
-        if now - self._policy_checked_at >= self.access_policy_check_seconds:
-            self._policy_checked_at = now
-            try:
-                mtime = os.stat(self.access_policy_file).st_mtime
-                if mtime != self._policy_mtime:
-                    self._policy, self._policy_mtime = load_access_policy(self.access_policy_file), mtime
-                    self.log.info("Access policy reloaded from %s", self.access_policy_file)
-            except (OSError, AccessPolicyError) as e:
-                self.log.error("Access policy not reloaded, the previous one stays in force: %s", e)
-        return self._policy
+        return self._policy_file.policy
 
     # ---- I/O helpers ------------------------------------------------------------------------------------------------
 

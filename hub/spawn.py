@@ -32,11 +32,10 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from authenticator.access_policy import AccessPolicy
+from authenticator.access_policy import AccessPolicy, PolicyFile
 from authenticator.safe_names import safe_name
 
 from .broker.grants import ROLE_OPTION
-from .broker.service import PolicySource
 
 HELPER_PATH = Path(__file__).resolve().parent / "aws_credential_process.py"
 USER_SERVER_CONFIG_DIR = Path(__file__).resolve().parent / "user-server"
@@ -185,7 +184,7 @@ def write_file_atomically(path: str, text: str) -> None:
 
 # ---- the mixin -------------------------------------------------------------------------------------------------------
 
-_policy_sources: dict[str, PolicySource] = {}
+_policy_files: dict[str, PolicyFile] = {}
 
 
 class BrokeredAWSMixin(LoggingConfigurable):
@@ -259,9 +258,9 @@ class BrokeredAWSMixin(LoggingConfigurable):
             raise AWSCredentialsUnavailable(
                 "The hub is misconfigured: BrokeredAWSMixin.access_policy_file (ACCESS_POLICY_FILE) is not set.", 500
             )
-        source = _policy_sources.get(self.access_policy_file)
+        source = _policy_files.get(self.access_policy_file)
         if source is None:
-            source = _policy_sources[self.access_policy_file] = PolicySource(self.access_policy_file)
+            source = _policy_files[self.access_policy_file] = PolicyFile(self.access_policy_file)
         return source.policy
 
     # -- role choice

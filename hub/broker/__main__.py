@@ -4,12 +4,12 @@ import asyncio
 import logging
 import sys
 
-from authenticator.access_policy import AccessPolicyError
+from authenticator.access_policy import AccessPolicyError, PolicyFile
 
 from .cache import CredentialCache, TTLCache
 from .metrics import BrokerMetrics
 from .minting import Minter
-from .service import Broker, HubClient, PolicySource, make_app
+from .service import Broker, HubClient, make_app
 from .settings import BrokerConfigError, BrokerSettings
 
 log = logging.getLogger("aws_broker")
@@ -44,8 +44,8 @@ def runs_on_role_credentials(client) -> bool:
     return ":assumed-role/" in arn
 
 
-async def serve(settings: BrokerSettings, policy_source: PolicySource) -> None:
-    region = settings.region or policy_source.policy.deployment.aws_region
+async def serve(settings: BrokerSettings, policy_file: PolicyFile) -> None:
+    region = settings.region or policy_file.policy.deployment.aws_region
     client = sts_client(settings, region)
     if settings.chained_sessions == "auto":
         chained = await asyncio.to_thread(runs_on_role_credentials, client)
@@ -66,7 +66,7 @@ async def serve(settings: BrokerSettings, policy_source: PolicySource) -> None:
     )
     broker = Broker(
         HubClient(settings.hub_api_url, settings.service_token, settings.hub_timeout_seconds),
-        policy_source,
+        policy_file,
         minter,
         metrics,
         CredentialCache(settings.cache_margin_seconds, enabled=not settings.benchmark_no_cache),
@@ -89,12 +89,12 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s")
     try:
         settings = BrokerSettings.from_env()
-        policy_source = PolicySource(settings.access_policy_file)
+        policy_file = PolicyFile(settings.access_policy_file, log=logging.getLogger("aws_broker"))
     except (BrokerConfigError, AccessPolicyError) as e:
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, policy_source))
+        asyncio.run(serve(settings, policy_file))
     except KeyboardInterrupt:
         pass
     return 0

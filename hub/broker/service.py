@@ -20,15 +20,13 @@ name, expiry, and whether from the cache or freshly minted. Credentials, tokens 
 import hashlib
 import json
 import logging
-import os
-import time
 from urllib.parse import quote
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from authenticator.access_policy import AccessPolicy, AccessPolicyError, load_access_policy
+from authenticator.access_policy import PolicyFile
 
 from . import errors
 from .cache import CredentialCache, TTLCache
@@ -41,30 +39,6 @@ log = logging.getLogger("aws_broker")
 audit = logging.getLogger("aws_broker.audit")
 
 ALLOWED_PARAMETERS = frozenset({"server"})
-
-
-class PolicySource:
-    """The access policy, reloaded when the file changes (an invalid new version is logged; the old one stays)."""
-
-    def __init__(self, path: str, check_seconds: float = 10.0):
-        self.path, self.check_seconds = path, check_seconds
-        self._policy = load_access_policy(path)
-        self._mtime = os.stat(path).st_mtime
-        self._checked = time.monotonic()
-
-    @property
-    def policy(self) -> AccessPolicy:
-        now = time.monotonic()
-        if now - self._checked >= self.check_seconds:
-            self._checked = now
-            try:
-                mtime = os.stat(self.path).st_mtime
-                if mtime != self._mtime:
-                    self._policy, self._mtime = load_access_policy(self.path), mtime
-                    log.info("Access policy reloaded from %s", self.path)
-            except (OSError, AccessPolicyError) as e:
-                log.error("Access policy not reloaded, the previous one stays in force: %s", e)
-        return self._policy
 
 
 class HubClient:
@@ -127,19 +101,19 @@ class Broker:
     def __init__(
         self,
         hub: HubClient,
-        policy_source: PolicySource,
+        policy_file: PolicyFile,
         minter: Minter,
         metrics: BrokerMetrics,
         credential_cache: CredentialCache,
         identity_cache: TTLCache,
     ):
-        self.hub, self.policy_source, self.minter, self.metrics = hub, policy_source, minter, metrics
+        self.hub, self.policy_file, self.minter, self.metrics = hub, policy_file, minter, metrics
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
 
     async def grant_for(self, token: str, server_name: str) -> Grant:
         async def resolve():
             name = identify(await self.hub.whoami(token), SCOPE, server_name)
-            return decide_grant(await self.hub.user(name), self.policy_source.policy, server_name)
+            return decide_grant(await self.hub.user(name), self.policy_file.policy, server_name)
 
         return await self.identity_cache.get((token_key(token), server_name), resolve)
 
