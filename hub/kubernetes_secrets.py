@@ -15,10 +15,10 @@ Why the Secret comes second: an owner reference needs the owner's uid, which exi
 chart's hub Role may create, get and delete Secrets but not patch them, so "create the Secret, create the pod, then
 add the owner" is not possible without widening the hub's rights. Created with its owner in one call, the Secret can
 never be orphaned (a hub crash between two calls would leave a live token behind). The pod cannot use it early: a
-container whose ``secretKeyRef`` is missing is not started (the kubelet retries), and the Secret is created within
-milliseconds of the pod, before the pod is even scheduled, let alone pulled its image and run its init container.
-This is the order KubeSpawner itself uses for its internal-TLS Secret. If the Secret cannot be created, KubeSpawner
-deletes the pod and the spawn fails.
+container whose ``secretKeyRef`` is missing is not started (the kubelet retries), and the Secret is created as soon
+as the pod has its uid, normally long before the kubelet gets to the notebook container (after scheduling, the image
+pull and the init container). This is the order KubeSpawner itself uses for its internal-TLS Secret. If the Secret
+cannot be created, KubeSpawner deletes the pod and the spawn fails.
 
 The pure builders (:func:`is_secret_env_name`, :func:`env_secret_name`, :func:`secret_env_refs`,
 :func:`env_secret_manifest`) do no I/O and are tested against literal values.

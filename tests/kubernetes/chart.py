@@ -53,8 +53,8 @@ def reference_file(name: str) -> Path:
     if not path.is_file():
         missing_tool(
             f"the Zero to JupyterHub 4.4.0 reference data ({path})",
-            "put the chart's values.yaml and values.schema.yaml in ../shared/reference/z2jh-4.4.0/ or set "
-            "Z2JH_REFERENCE_DIR",
+            "put the chart's reference files (values.yaml, values.schema.yaml, hub-requirements.txt) in "
+            "../shared/reference/z2jh-4.4.0/ or set Z2JH_REFERENCE_DIR",
         )
     return path
 

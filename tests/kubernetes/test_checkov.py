@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from tests.fixtures.tools import missing_tool
+from tests.fixtures.tools import missing_tool, require_executable
 from tests.kubernetes.chart import REPO, hub_network_policy, singleuser_network_policy
 from tests.kubernetes.conftest import DEMO_POLICY, FakeUser, eligible_roles
 from tests.kubernetes.test_user_pod import build_user_pod
@@ -52,9 +52,17 @@ def skip_annotations(skips: dict) -> dict:
     return {f"checkov.io/skip{i}": f"{check}={reason}" for i, (check, reason) in enumerate(skips.items(), 1)}
 
 
-def run_checkov(files) -> list[dict]:
+def bootstrap_checkov():
+    """checkov in its own virtualenv (requirements/checkov.txt), made by `make checkov-venv` as for Terraform."""
+    make = require_executable("make", "install GNU make")
+    bootstrap = subprocess.run([make, "-C", str(REPO), "checkov-venv"], capture_output=True, text=True, timeout=600)
+    assert bootstrap.returncode == 0, f"make checkov-venv failed:\n{bootstrap.stdout}\n{bootstrap.stderr}"
     if not CHECKOV.exists():
         missing_tool("checkov", "`make checkov-venv` installs it into .venv-checkov (requirements/checkov.txt)")
+
+
+def run_checkov(files) -> list[dict]:
+    bootstrap_checkov()
     args = [str(CHECKOV), "--compact", "--skip-download", "--output", "json"]
     for file in files:
         args += ["--file", str(file)]
