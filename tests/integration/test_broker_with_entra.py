@@ -7,47 +7,15 @@ import subprocess
 import sys
 
 import pytest
-import requests
 
-from tests.fixtures.jupyterhub import start_hub, stop_hub
+from tests.fixtures.jupyterhub import sign_in_through_entra
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def entra_broker_hub(entra_emulator, hub_moto, tmp_path_factory):
-    env = {
-        "HUB_TEST_AUTHENTICATOR": "entra",
-        "ENTRA_TENANT_ID": entra_emulator.tenant_id,
-        "OAUTH_CLIENT_ID": entra_emulator.client_id,
-        "OAUTH_CLIENT_SECRET": entra_emulator.client_secret,
-        "ENTRA_AUTHORITY": entra_emulator.url,
-        "MICROSOFT_GRAPH_URL": entra_emulator.graph_url,
-        "ENTRA_CA_BUNDLE": entra_emulator.ca_path,
-        "ENTRA_USERNAME_STRIP_DOMAINS": "contoso.example",
-        "ENTRA_MEMBERSHIP_CHECK_SECONDS": "1",
-    }
-    hub = start_hub(tmp_path_factory.mktemp("entra-broker-hub"), hub_moto, extra_env=env)
-    entra_emulator.add_redirect_uri(f"{hub.url}/hub/oauth_callback")
-    yield hub
-    stop_hub(hub)
-
-
-def sign_in(hub, emulator, username):
-    browser = requests.Session()
-    browser.trust_env = False
-    browser.verify = emulator.ca_path
-    start = browser.get(f"{hub.url}/hub/oauth_login", allow_redirects=False, timeout=30)
-    form = browser.get(start.headers["Location"], timeout=30)
-    answer = emulator.submit_login(form.text, username, emulator.password)
-    callback = browser.get(answer.headers["Location"], allow_redirects=False, timeout=60)
-    assert callback.status_code == 302, callback.text[:2000]
-    return browser
-
-
-def test_signed_in_person_gets_their_own_session_inside_the_server(entra_broker_hub, entra_emulator_reset):
-    hub, emulator = entra_broker_hub, entra_emulator_reset
-    sign_in(hub, emulator, "ana@contoso.example")
+def test_signed_in_person_gets_their_own_session_inside_the_server(entra_hub, entra_emulator_reset):
+    hub, emulator = entra_hub, entra_emulator_reset
+    sign_in_through_entra(hub, emulator, "ana@contoso.example")
     oid = hub.api_request("GET", "/users/ana").json()["auth_state"]["entra"]["oid"]
     assert hub.spawn("ana")["ready"]
     env = hub.server_env("ana")

@@ -6,12 +6,12 @@ Every refusal asserts what the person sees, what the log says, and that nothing 
 import re
 import time
 import uuid
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
-from tests.fixtures.jupyterhub import start_hub, stop_hub
+from tests.fixtures.jupyterhub import EntraSignIn, sign_in_through_entra
 
 pytestmark = pytest.mark.integration
 
@@ -20,27 +20,6 @@ ENGINEERS = "d088b0d7-c5c7-4091-a07c-643a7be0ab53"
 SALES = "b40d5c06-f477-42fc-9c90-d4e455f472d7"
 ARN = "arn:aws:iam::123456789012:role/"
 SIGN_IN_FAILED = "Sign-in failed: Microsoft Entra ID&#39;s answer could not be verified."
-
-
-@pytest.fixture(scope="module")
-def entra_hub(entra_emulator, hub_moto, tmp_path_factory):
-    """A real hub whose authenticator is EntraIDOAuthenticator, talking to the emulator over HTTPS."""
-    env = {
-        "HUB_TEST_AUTHENTICATOR": "entra",
-        "HUB_TEST_ENTRA_TIMEOUT": "3",
-        "ENTRA_TENANT_ID": entra_emulator.tenant_id,
-        "OAUTH_CLIENT_ID": entra_emulator.client_id,
-        "OAUTH_CLIENT_SECRET": entra_emulator.client_secret,
-        "ENTRA_AUTHORITY": entra_emulator.url,
-        "MICROSOFT_GRAPH_URL": entra_emulator.graph_url,
-        "ENTRA_CA_BUNDLE": entra_emulator.ca_path,
-        "ENTRA_USERNAME_STRIP_DOMAINS": "contoso.example",
-        "ENTRA_MEMBERSHIP_CHECK_SECONDS": "1",
-    }
-    hub = start_hub(tmp_path_factory.mktemp("entra-hub"), hub_moto, extra_env=env, brokering=False)
-    entra_emulator.add_redirect_uri(f"{hub.url}/hub/oauth_callback")
-    yield hub
-    stop_hub(hub)
 
 
 @pytest.fixture
@@ -52,41 +31,10 @@ def emulator(entra_emulator_reset):
 def fresh(entra_hub):
     """Forget the demo people before a test, so that 'nothing was created' can be asserted."""
     for name in ("ana", "sam", "alex", "noah", "olga", "gus_fabrikam.example-guest"):
-        entra_hub.api_request("DELETE", f"/users/{name}")
+        if entra_hub.api_request("GET", f"/users/{name}").status_code == 200:
+            entra_hub.stop_server(name)
+            entra_hub.api_request("DELETE", f"/users/{name}")
     return entra_hub
-
-
-class Attempt:
-    """One sign-in as a browser performs it: hub → emulator login form → hub callback."""
-
-    def __init__(self, hub, emulator, username, password=None):
-        self.hub, self.emulator = hub, emulator
-        self.browser = requests.Session()
-        self.browser.trust_env = False
-        self.browser.verify = emulator.ca_path
-        start = self.browser.get(f"{hub.url}/hub/oauth_login", allow_redirects=False, timeout=30)
-        assert start.status_code == 302, start.text[:300]
-        self.authorize = start.headers["Location"]
-        assert "nonce=" in self.authorize and "code_challenge=" in self.authorize
-        form = self.browser.get(self.authorize, timeout=30)
-        answer = emulator.submit_login(form.text, username, emulator.password if password is None else password)
-        assert answer.status_code == 302, answer.text[:300]
-        self.callback_url = answer.headers["Location"]
-        self.state_cookie = dict(self.browser.cookies)
-
-    def finish(self) -> requests.Response:
-        started = time.monotonic()
-        self.response = self.browser.get(self.callback_url, allow_redirects=False, timeout=60)
-        self.seconds = time.monotonic() - started
-        return self.response
-
-
-def sign_in(hub, emulator, username) -> Attempt:
-    attempt = Attempt(hub, emulator, username)
-    response = attempt.finish()
-    assert response.status_code == 302, response.text[:2000]
-    assert urljoin(hub.url, response.headers["Location"]).startswith(f"{hub.url}/hub/")
-    return attempt
 
 
 def user_model(hub, name):
@@ -127,7 +75,10 @@ def roles_of(state):
     ],
 )
 def test_sign_in_decides_roles_admin_and_groups(fresh, emulator, username, hub_name, groups, roles, admin):
-    sign_in(fresh, emulator, username)
+    attempt = sign_in_through_entra(fresh, emulator, username)
+    authorize = parse_qs(urlsplit(attempt.authorize_url).query)
+    assert urlsplit(attempt.authorize_url).path == f"/{emulator.tenant_id}/oauth2/v2.0/authorize"  # from discovery
+    assert authorize["code_challenge_method"] == ["S256"] and authorize["nonce"][0]
     user = user_model(fresh, hub_name)
     assert user["admin"] is admin
     assert sorted(user["groups"]) == groups
@@ -139,7 +90,7 @@ def test_sign_in_decides_roles_admin_and_groups(fresh, emulator, username, hub_n
 
 def test_group_overage_is_resolved_through_graph(fresh, emulator):
     before = emulator.stats()
-    sign_in(fresh, emulator, "olga@contoso.example")
+    sign_in_through_entra(fresh, emulator, "olga@contoso.example")
     assert roles_of(auth_state(fresh, "olga")) == [ARN + "jupyterhub-data-engineer"]
     after = emulator.stats()
     assert _graph_calls(after) - _graph_calls(before) >= 1  # 251 groups: transitiveMemberOf
@@ -149,7 +100,7 @@ def test_group_overage_is_resolved_through_graph(fresh, emulator):
 def test_missing_groups_claim_falls_back_to_graph(fresh, emulator):
     emulator.tamper(drop=["groups"])
     before = _graph_calls(emulator.stats())
-    sign_in(fresh, emulator, "ana@contoso.example")
+    sign_in_through_entra(fresh, emulator, "ana@contoso.example")
     assert roles_of(auth_state(fresh, "ana")) == [ARN + "jupyterhub-analyst"]
     assert _graph_calls(emulator.stats()) > before
     assert "id_tokens carry no groups claim; reading groups from Graph" in fresh.log()
@@ -160,7 +111,7 @@ def _graph_calls(stats) -> int:
 
 
 def test_person_in_no_mapped_group_is_refused_with_the_groups_that_grant_access(fresh, emulator):
-    attempt = Attempt(fresh, emulator, "noah@contoso.example")
+    attempt = EntraSignIn(fresh, emulator, "noah@contoso.example")
     response = attempt.finish()
     assert response.status_code == 403
     assert "You have no access to this hub: you are not in any of the Entra ID groups that grant it." in response.text
@@ -196,7 +147,7 @@ FORGERIES = [
 def test_forged_or_misdirected_id_tokens_are_refused(fresh, emulator, tamper, reason):
     emulator.tamper(**tamper)
     log_before = len(fresh.log())
-    response = Attempt(fresh, emulator, "ana@contoso.example").finish()
+    response = EntraSignIn(fresh, emulator, "ana@contoso.example").finish()
     assert response.status_code == 403
     assert SIGN_IN_FAILED in response.text
     log = fresh.log()[log_before:]
@@ -206,7 +157,7 @@ def test_forged_or_misdirected_id_tokens_are_refused(fresh, emulator, tamper, re
 
 
 def test_replayed_code_is_refused_and_changes_nothing(fresh, emulator):
-    attempt = sign_in(fresh, emulator, "ana@contoso.example")
+    attempt = sign_in_through_entra(fresh, emulator, "ana@contoso.example")
     state_before = auth_state(fresh, "ana")
     replay = requests.Session()
     replay.trust_env = False
@@ -218,7 +169,7 @@ def test_replayed_code_is_refused_and_changes_nothing(fresh, emulator):
 
 
 def test_slow_identity_provider_gives_a_clear_error_in_bounded_time(fresh, emulator):
-    attempt = Attempt(fresh, emulator, "ana@contoso.example")
+    attempt = EntraSignIn(fresh, emulator, "ana@contoso.example")
     emulator.delay(8, paths=["token"])
     response = attempt.finish()
     assert response.status_code == 503
@@ -231,7 +182,7 @@ def test_slow_identity_provider_gives_a_clear_error_in_bounded_time(fresh, emula
 
 
 def test_group_removal_is_seen_by_refresh_without_a_new_login(fresh, emulator):
-    attempt = sign_in(fresh, emulator, "sam@contoso.example")
+    attempt = sign_in_through_entra(fresh, emulator, "sam@contoso.example")
     browser = attempt.browser
     assert len(auth_state(fresh, "sam")["eligible_roles"]) == 2
 
@@ -250,17 +201,17 @@ def test_group_removal_is_seen_by_refresh_without_a_new_login(fresh, emulator):
 
 def test_unsafe_username_becomes_the_safe_name_everywhere(fresh, emulator):
     emulator.tamper(claims={"preferred_username": "Zoë/../Admin@contoso.example"})
-    sign_in(fresh, emulator, "ana@contoso.example")
+    sign_in_through_entra(fresh, emulator, "ana@contoso.example")
     assert user_model(fresh, "zo-.-admin--88327c4d")["groups"] == ["analysts"]
     fresh.api_request("DELETE", "/users/zo-.-admin--88327c4d")
 
 
 def test_an_account_stays_bound_to_its_entra_identity(fresh, emulator):
     """A re-assigned user principal name must not inherit the former owner's account and S3 home."""
-    sign_in(fresh, emulator, "ana@contoso.example")
+    sign_in_through_entra(fresh, emulator, "ana@contoso.example")
     state_before = auth_state(fresh, "ana")
     emulator.tamper(claims={"oid": str(uuid.uuid4())})
-    response = Attempt(fresh, emulator, "ana@contoso.example").finish()
+    response = EntraSignIn(fresh, emulator, "ana@contoso.example").finish()
     assert response.status_code == 403
     assert "Sign-in refused: the hub account &#39;ana&#39; belongs to a different Entra ID identity." in response.text
     assert auth_state(fresh, "ana") == state_before
