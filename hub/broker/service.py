@@ -12,6 +12,7 @@ Endpoints (under the service prefix, ``/services/aws-credentials/`` by default):
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
   ``/hub/metrics``).
 - ``GET health``: 200 when the service runs.
+- ``GET access``: the "What can I access?" page for people, behind the hub's OAuth (``access_page.py``).
 
 Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
 name, expiry, and whether from the cache or freshly minted. Credentials, tokens and session policies are never logged.
@@ -29,6 +30,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from authenticator.access_policy import PolicyFile
 
 from . import errors
+from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
 from .errors import Refusal
 from .grants import SCOPE, decide_grant, identify
@@ -117,9 +119,14 @@ class Broker:
 
         return await self.identity_cache.get((token_key(token), server_name), resolve)
 
+    @staticmethod
+    def credential_key(grant: Grant) -> tuple:
+        """Credentials are cached per person, role and session policy."""
+        return (grant.username, grant.role_arn, hashlib.sha256(grant.session_policy.encode()).hexdigest())
+
     async def credentials(self, token: str, server_name: str) -> tuple[Grant, Credentials, bool]:
         grant = await self.grant_for(token, server_name)
-        key = (grant.username, grant.role_arn, hashlib.sha256(grant.session_policy.encode()).hexdigest())
+        key = self.credential_key(grant)
         credentials, from_cache = await self.credential_cache.get(key, lambda: self.minter.mint(grant))
         source = "cache" if from_cache else "sts"
         if from_cache:
@@ -247,7 +254,9 @@ def make_app(broker: Broker, prefix: str) -> web.Application:
             (rf"{prefix}v1/check", CheckHandler),
             (rf"{prefix}metrics", MetricsHandler),
             (rf"{prefix}health", HealthHandler),
+            *access_page_routes(prefix),
         ],
         broker=broker,
         log_function=_log_request,
+        **access_page_settings(),
     )
