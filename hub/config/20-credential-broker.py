@@ -35,6 +35,8 @@ c.JupyterHub.services.append(
         "command": [sys.executable, "-m", "hub.broker"],
         "environment": _environment,
         "display": False,
+        # Its "What can I access?" page signs people in through the hub's OAuth; no extra consent page for it.
+        "oauth_no_confirm": True,
     }
 )
 
@@ -49,10 +51,11 @@ c.JupyterHub.custom_scopes.update(
 c.JupyterHub.load_roles.extend(
     [
         # A server's token holds only scopes its owner holds, so people hold the scope (for themselves only) ...
+        # People may also open the broker's "What can I access?" page (it shows each person only their own access).
         {
             "name": "user",
-            "description": "Default permissions for users, plus their own AWS credentials",
-            "scopes": ["self", f"{BROKER_SCOPE}!user"],
+            "description": "Default permissions for users, plus their own AWS credentials and access page",
+            "scopes": ["self", f"{BROKER_SCOPE}!user", f"access:services!service={BROKER_SERVICE_NAME}"],
         },
         # ... and their servers' tokens carry it.
         {
