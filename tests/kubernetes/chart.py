@@ -12,6 +12,7 @@ ref: https://github.com/jupyterhub/zero-to-jupyterhub-k8s/tree/4.4.0/jupyterhub/
 
 import copy
 import os
+import re
 import shutil
 from collections.abc import Mapping
 from functools import lru_cache
@@ -43,6 +44,7 @@ RESOURCE_NAMES = {
     "image-pull-secret": "image-pull-secret",
     "priority": "jupyterhub-default-priority",
 }
+HUB_POD_IP = "10.0.12.7"
 # Kubernetes sets these in every pod for the Services of its namespace.
 SERVICE_ENV = {"HUB_SERVICE_PORT": "8081", "PROXY_API_SERVICE_PORT": "8001", "PROXY_PUBLIC_SERVICE_PORT": "80"}
 
@@ -80,25 +82,28 @@ def without_nulls(values):
     return values
 
 
-def resolve_env(entries, secrets: dict, namespace: str) -> dict[str, str]:
-    """A container's ``env`` (the chart's extraEnv map) as the kubelet resolves it, reading Secrets from ``secrets``."""
-    env = {}
-    for name, spec in entries.items():
-        if isinstance(spec, str):
-            env[name] = spec
-        elif "value" in spec:
-            env[spec.get("name", name)] = spec["value"]
+def resolve_env(entries: Mapping, secrets: dict, fields: dict, earlier: dict) -> dict[str, str]:
+    """The chart's extraEnv map as the kubelet resolves it: in name order (the order the chart writes them), Secrets
+    read from ``secrets``, Downward API fields from ``fields``, and $(NAME) expanded from variables defined earlier."""
+    env = dict(earlier)
+    resolved = {}
+    for name in sorted(entries):
+        spec = entries[name]
+        spec = {"value": spec} if isinstance(spec, str) else spec
+        if "value" in spec:
+            value = re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", lambda m: env.get(m[1], m[0]), spec["value"])
         elif "secretKeyRef" in spec.get("valueFrom", {}):
             ref = spec["valueFrom"]["secretKeyRef"]
             try:
-                env[spec.get("name", name)] = secrets[ref["name"]][ref["key"]]
+                value = secrets[ref["name"]][ref["key"]]
             except KeyError:
                 raise AssertionError(f"env {name}: Secret {ref['name']!r} has no key {ref['key']!r}") from None
-        elif spec.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
-            env[spec.get("name", name)] = namespace
+        elif "fieldRef" in spec.get("valueFrom", {}):
+            value = fields[spec["valueFrom"]["fieldRef"]["fieldPath"]]
         else:
             raise AssertionError(f"env {name}: unsupported {spec}")
-    return env
+        env[spec.get("name", name)] = resolved[spec.get("name", name)] = value
+    return resolved
 
 
 class HubPod:
@@ -131,7 +136,12 @@ class HubPod:
             "CONFIGPROXY_AUTH_TOKEN": CHART_SECRETS["hub.config.ConfigurableHTTPProxy.auth_token"],
             "CHART_HUB_ROOT": str(root),
         }
-        extra = resolve_env(values["hub"].get("extraEnv") or {}, secrets, RELEASE["Namespace"])
+        fields = {
+            "metadata.namespace": RELEASE["Namespace"],
+            "metadata.name": "hub-5d8c7b9f4-x2x7q",
+            "status.podIP": HUB_POD_IP,
+        }
+        extra = resolve_env(values["hub"].get("extraEnv") or {}, secrets, fields, {**SERVICE_ENV, **fixed})
         self.env = {**SERVICE_ENV, **fixed, **{k: self.path(v) for k, v in extra.items()}}
 
     def path(self, value: str) -> str:
@@ -292,3 +302,25 @@ def hub_network_policy(values: dict) -> dict:
         *_egress_allow_rules(values, netpol),
     ]
     return _network_policy(RESOURCE_NAMES["hub"], "hub", ingress, egress)
+
+
+def proxy_network_policy(values: dict) -> dict:
+    netpol = values["proxy"]["chp"]["networkPolicy"]
+    ingress = [
+        *_allowed_ports_rule(netpol),
+        {
+            "ports": [{"port": "http"}],
+            "from": [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-proxy-http": "true"}}}],
+        },
+        {
+            "ports": [{"port": "api"}],
+            "from": [{"podSelector": {"matchLabels": {"hub.jupyter.org/network-access-proxy-api": "true"}}}],
+        },
+        *(netpol.get("ingress") or []),
+    ]
+    egress = [
+        {"to": [{"podSelector": {"matchLabels": _match_labels("hub")}}], "ports": [{"port": 8081}]},
+        {"to": [{"podSelector": {"matchLabels": _match_labels("singleuser-server")}}], "ports": [{"port": 8888}]},
+        *_egress_allow_rules(values, netpol),
+    ]
+    return _network_policy("proxy", "proxy", ingress, egress)

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.fixtures.tools import missing_tool, require_executable
-from tests.kubernetes.chart import REPO, hub_network_policy, singleuser_network_policy
+from tests.kubernetes.chart import REPO, hub_network_policy, proxy_network_policy, singleuser_network_policy
 from tests.kubernetes.conftest import DEMO_POLICY, FakeUser, eligible_roles
 from tests.kubernetes.test_user_pod import build_user_pod
 
@@ -92,6 +92,7 @@ async def rendered(hub_app, merged_values, tmp_path):
         "user-env-secret.yaml": secret,
         "netpol-singleuser.yaml": singleuser_network_policy(merged_values),
         "netpol-hub.yaml": hub_network_policy(merged_values),
+        "netpol-proxy.yaml": proxy_network_policy(merged_values),
     }
     for name, document in objects.items():
         text = yaml.safe_dump(document)

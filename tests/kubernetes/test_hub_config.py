@@ -10,7 +10,7 @@ import pytest
 from jupyterhub.app import JupyterHub
 
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
-from tests.kubernetes.chart import CHART_SECRETS, ETC, REPO
+from tests.kubernetes.chart import CHART_SECRETS, ETC, HUB_POD_IP, REPO
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, ENTRA_CLIENT_SECRET, IRSA_ENV, SITE_ARGS
 from tests.kubernetes.fakes import FakeSpawner, RecordingCoreV1Api, user_pod
 
@@ -75,7 +75,8 @@ def test_hub_admins_cannot_open_other_peoples_servers(hub_app):
 def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
     assert sorted(services(hub_app)) == ["aws-credentials", "jupyterhub-idle-culler"]
     broker = services(hub_app)["aws-credentials"]
-    assert broker["url"] == "http://0.0.0.0:8181"
+    # The proxy routes the broker's page to this URL and the broker binds its host: the hub pod's own address.
+    assert broker["url"] == f"http://{HUB_POD_IP}:8181"
     assert broker["command"] == [sys.executable, "-m", "hub.broker"]
     assert broker["display"] is False
     environment = broker["environment"]
@@ -102,7 +103,7 @@ def test_user_servers_are_brokered_kubespawner_pods_with_the_secret_hooks(hub_ap
     assert hub_app.config.KubeSpawner.modify_pod_hook is move_secret_env
     assert hub_app.config.KubeSpawner.after_pod_created_hook is create_env_secret
     assert hub_app.config.KubeSpawner.automount_service_account_token is False
-    assert hub_app.config.BrokeredAWSMixin.broker_url == "http://127.0.0.1:8181/services/aws-credentials/"
+    assert hub_app.config.BrokeredAWSMixin.broker_url == f"http://{HUB_POD_IP}:8181/services/aws-credentials/"
     assert hub_app.config.BrokeredAWSMixin.broker_url_for_servers == "http://hub:8181/services/aws-credentials/"
     assert hub_app.config.KubeSpawner.image == SITE_ARGS["user_image"]
 

@@ -8,7 +8,15 @@ from dataclasses import dataclass, field
 import kubernetes_validate
 import pytest
 
-from tests.kubernetes.chart import CHART, RELEASE, helm_merge, hub_network_policy, singleuser_network_policy
+from tests.kubernetes.chart import (
+    CHART,
+    HUB_POD_IP,
+    RELEASE,
+    helm_merge,
+    hub_network_policy,
+    proxy_network_policy,
+    singleuser_network_policy,
+)
 
 pytestmark = pytest.mark.kubernetes
 
@@ -27,13 +35,16 @@ class Endpoint:
 
 
 HUB_POD = Endpoint(
-    "10.0.12.7", {**CHART_LABELS, "component": "hub"}, NAMESPACE_LABELS, {"http": 8081, "aws-broker": 8181}
+    HUB_POD_IP, {**CHART_LABELS, "component": "hub"}, NAMESPACE_LABELS, {"http": 8081, "aws-broker": 8181}
 )
 USER_POD = Endpoint(
     "10.0.40.21",
     {**CHART_LABELS, "component": "singleuser-server", "hub.jupyter.org/network-access-hub": "true"},
     NAMESPACE_LABELS,
     {"notebook-port": 8888},
+)
+PROXY_POD = Endpoint(
+    "10.0.31.5", {**CHART_LABELS, "component": "proxy", "hub.jupyter.org/network-access-hub": "true"}, NAMESPACE_LABELS
 )
 OTHER_POD = Endpoint("10.0.7.3", {"app": "grafana", "hub.jupyter.org/network-access-hub": "true"}, NAMESPACE_LABELS)
 COREDNS = Endpoint("10.0.2.10", {"k8s-app": "kube-dns"}, {"kubernetes.io/metadata.name": "kube-system"})
@@ -94,9 +105,9 @@ def hub_policy(merged_values):
     return hub_network_policy(merged_values)["spec"]
 
 
-def test_the_policies_are_valid_kubernetes_1_32_objects(merged_values):
-    kubernetes_validate.validate(singleuser_network_policy(merged_values), "1.32.0", strict=True)
-    kubernetes_validate.validate(hub_network_policy(merged_values), "1.32.0", strict=True)
+@pytest.mark.parametrize("render", [singleuser_network_policy, hub_network_policy, proxy_network_policy])
+def test_the_policies_are_valid_kubernetes_1_32_objects(merged_values, render):
+    kubernetes_validate.validate(render(merged_values), "1.32.0", strict=True)
 
 
 @pytest.mark.parametrize(
@@ -123,6 +134,7 @@ def test_what_user_servers_may_reach(user_egress, destination, port, protocol, e
     ("source", "port", "expected"),
     [
         (USER_POD, 8181, True),
+        (PROXY_POD, 8181, True),  # the broker's access page, for people's browsers
         (OTHER_POD, 8181, False),  # labelled for the hub's API, but not a user server
         (OTHER_POD, 8081, True),  # the chart's own rule for the hub's API
         (S3, 8181, False),
@@ -130,6 +142,13 @@ def test_what_user_servers_may_reach(user_egress, destination, port, protocol, e
 )
 def test_who_may_reach_the_hub_pod(hub_policy, source, port, expected):
     assert allowed(hub_policy["ingress"], "ingress", source, port, receiver=HUB_POD) is expected
+
+
+def test_the_proxy_reaches_the_brokers_page_and_not_the_metadata_service(merged_values):
+    egress = proxy_network_policy(merged_values)["spec"]["egress"]
+    assert allowed(egress, "egress", HUB_POD, 8181) is True
+    assert allowed(egress, "egress", HUB_POD, 8081) is True
+    assert allowed(egress, "egress", INSTANCE_METADATA, 80) is False
 
 
 def test_the_hub_itself_cannot_reach_the_metadata_service(hub_policy):

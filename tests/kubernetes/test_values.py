@@ -102,9 +102,26 @@ def test_the_broker_port_is_the_same_everywhere(merged_values):
     hub = merged_values["hub"]
     port = int(hub["extraEnv"]["BROKER_PORT"])
     assert hub["extraEnv"]["BROKER_URL_FOR_SERVERS"] == f"http://hub:{port}/services/aws-credentials/"
+    assert hub["extraEnv"]["BROKER_URL"] == f"http://$(BROKER_ADDRESS):{port}/services/aws-credentials/"
     assert hub["service"]["extraPorts"] == [{"name": "aws-broker", "port": port, "targetPort": port}]
     assert hub["networkPolicy"]["ingress"][0]["ports"] == [{"port": port, "protocol": "TCP"}]
     assert merged_values["singleuser"]["networkPolicy"]["egress"][1]["ports"] == [{"port": port, "protocol": "TCP"}]
+    assert merged_values["proxy"]["chp"]["networkPolicy"]["egress"][0]["ports"] == [{"port": port, "protocol": "TCP"}]
+
+
+def test_every_variable_reference_in_the_hub_env_is_to_an_earlier_variable(merged_values):
+    """The chart writes hub.extraEnv in name order, and Kubernetes expands $(NAME) only from earlier variables."""
+    env = merged_values["hub"]["extraEnv"]
+    late = [
+        (name, ref)
+        for name, spec in env.items()
+        if isinstance(spec, str)
+        for ref in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", spec)
+        if ref not in env or ref >= name
+    ]
+    assert late == []
+    assert env["BROKER_HOST"] == "$(BROKER_ADDRESS)"
+    assert env["BROKER_ADDRESS"] == {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
 
 
 def test_user_pods_cannot_reach_the_metadata_service_even_without_network_policy(merged_values):
