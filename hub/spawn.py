@@ -94,7 +94,7 @@ def options_form_html(choices: list[dict], last_choice: str | None) -> str:
     )
     return (
         '<label for="aws-role">AWS role for this server</label>\n'
-        f'<select class="form-control" id="aws-role" name="{ROLE_OPTION}">\n{options}\n</select>\n'
+        f'<select class="form-select" id="aws-role" name="{ROLE_OPTION}">\n{options}\n</select>\n'
         '<p class="help-block">Your notebooks stay in your own S3 folder whichever role you choose; the role decides '
         "which shared data the server can reach.</p>"
     )

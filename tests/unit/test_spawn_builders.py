@@ -24,7 +24,7 @@ def test_one_role_no_form():
 def test_several_roles_form_preselects_last_choice_and_escapes():
     assert options_form_html([ANALYST, ENGINEER], "data-engineers") == (
         '<label for="aws-role">AWS role for this server</label>\n'
-        '<select class="form-control" id="aws-role" name="aws_access_group">\n'
+        '<select class="form-select" id="aws-role" name="aws_access_group">\n'
         '  <option value="analysts">Analysts</option>\n'
         '  <option value="data-engineers" selected>Data &lt;Engineers&gt;</option>\n'
         "</select>\n"
