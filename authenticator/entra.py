@@ -261,7 +261,9 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             raise ConfigurationError(
                 f"{cls}.access_policy_file is not set: point it (or ACCESS_POLICY_FILE) at the access policy YAML"
             )
-        if self.enable_auth_state and not os.environ.get("JUPYTERHUB_CRYPT_KEY"):
+        # JupyterHub's CryptKeeper takes its keys from JUPYTERHUB_CRYPT_KEY or from config (CryptKeeper.keys).
+        has_key = os.environ.get("JUPYTERHUB_CRYPT_KEY") or self.config.get("CryptKeeper", {}).get("keys")
+        if self.enable_auth_state and not has_key:
             raise ConfigurationError(
                 "JUPYTERHUB_CRYPT_KEY is not set: auth_state (tokens and eligible roles) must be encrypted. "
                 "Generate one with `openssl rand -hex 32` and set it in the hub's environment"

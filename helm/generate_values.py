@@ -13,8 +13,8 @@ The result holds, and nothing else:
 - from Terraform's `helm_values` output: the hub service account's IRSA annotation (the broker's role) and the
   broker's AWS settings (hub.extraEnv AWS_*);
 - the images, the host (ingress, OAuth callback), the Entra tenant and client IDs (not secrets);
-- hub.extraFiles: the access policy and the hub's Python configuration (hub/config/*.py, plus
-  helm/jupyterhub_config.d/), mounted where the chart loads them;
+- hub.extraFiles: the access policy and the hub's Python configuration (hub/config/*.py), mounted where
+  the chart loads them;
 - singleuser.extraFiles: the user servers' AWS config, whose `credential_process` runs the credential helper.
 
 It refuses, naming the option, anything that cannot work: an access policy that does not load, a policy and a
@@ -32,7 +32,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-HUB_CONFIG_DIRS = (REPO / "helm" / "jupyterhub_config.d", REPO / "hub" / "config")
+HUB_CONFIG_DIRS = (REPO / "hub" / "config",)
 # Where the chart's jupyterhub_config.py looks for more configuration files.
 HUB_CONFIG_MOUNT = "/usr/local/etc/jupyterhub/jupyterhub_config.d"
 # helm/values.yaml sets ACCESS_POLICY_FILE to this path.

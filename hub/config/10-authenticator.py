@@ -13,8 +13,6 @@
 # Anything set in traitlets config (Helm's hub.config.EntraIDOAuthenticator) wins over these.
 import os
 
-c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
-
 c.JupyterHub.authenticator_class = "entra-id"
 
 _settings = {

@@ -10,8 +10,6 @@
 import os
 import sys
 
-c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
-
 BROKER_SERVICE_NAME = "aws-credentials"
 BROKER_SCOPE = "custom:aws-credentials:issue"
 

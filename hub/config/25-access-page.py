@@ -6,8 +6,6 @@ from pathlib import Path
 
 import hub
 
-c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
-
 _templates = str(Path(hub.__file__).resolve().parent / "templates")
 if isinstance(c.JupyterHub.get("template_paths"), list):  # set earlier as a list (Helm: hub.templatePaths)
     c.JupyterHub.template_paths = [_templates, *(p for p in c.JupyterHub.template_paths if p != _templates)]

@@ -9,8 +9,6 @@
 #   AWS_CONFIG_FILE_FOR_SERVERS   the AWS config file's path inside the server (default: per spawner)
 import os
 
-c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
-
 _policy = os.environ.get("ACCESS_POLICY_FILE")
 if not _policy:
     raise SystemExit("The spawner cannot start: ACCESS_POLICY_FILE is not set (the access policy YAML)")

@@ -13,8 +13,6 @@ from traitlets.utils.importstring import import_item
 
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
 
-c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
-
 
 def _spawner_class(value):
     if not isinstance(value, str):

@@ -25,7 +25,7 @@ def test_the_generated_document(generator):
         site=site(generator, certificate_arn=CERTIFICATE),
         tf_values=tf_values,
         policy_text="version: 1\n",
-        config_files={"10-authenticator.py": "c = get_config()\n", "00-get-config.py": "# first\n"},
+        config_files={"10-authenticator.py": "c.JupyterHub.x = 1\n", "20-broker.py": "# second\n"},
         aws_config="[default]\n",
     )
     assert values == {
@@ -45,13 +45,13 @@ def test_the_generated_document(generator):
                     "mountPath": "/usr/local/etc/jupyterhub/access-policy/access-policy.yaml",
                     "stringData": "version: 1\n",
                 },
-                "config-00-get-config": {
-                    "mountPath": "/usr/local/etc/jupyterhub/jupyterhub_config.d/00-get-config.py",
-                    "stringData": "# first\n",
-                },
                 "config-10-authenticator": {
                     "mountPath": "/usr/local/etc/jupyterhub/jupyterhub_config.d/10-authenticator.py",
-                    "stringData": "c = get_config()\n",
+                    "stringData": "c.JupyterHub.x = 1\n",
+                },
+                "config-20-broker": {
+                    "mountPath": "/usr/local/etc/jupyterhub/jupyterhub_config.d/20-broker.py",
+                    "stringData": "# second\n",
                 },
             },
         },

@@ -108,11 +108,13 @@ def test_user_servers_are_brokered_kubespawner_pods_with_the_secret_hooks(hub_ap
     assert hub_app.config.KubeSpawner.image == SITE_ARGS["user_image"]
 
 
-def test_without_the_get_config_shim_the_chart_cannot_load_the_project_config(hub_pod):
-    """Why helm/jupyterhub_config.d/00-get-config.py exists: the chart's namespace has its own get_config(key)."""
-    (hub_pod.root / ETC / "jupyterhub_config.d" / "00-get-config.py").unlink()
+def test_a_config_file_calling_get_config_would_stop_the_charts_hub(hub_pod):
+    """Why hub/config/*.py use `c` directly: the chart runs them where get_config is its own helper, get_config(key)."""
+    extra = hub_pod.root / ETC / "jupyterhub_config.d" / "99-get-config.py"
+    extra.write_text("c = get_config()\n")
     with pytest.raises(TypeError, match=r"get_config\(\) missing 1 required positional argument: 'key'"):
         JupyterHub().load_config_file(str(hub_pod.config_file))
+    assert not [p.name for p in (REPO / "hub" / "config").glob("*.py") if "get_config(" in p.read_text()]
 
 
 KUBERNETES_CONFIG = REPO / "hub" / "config" / "40-kubernetes.py"

@@ -88,6 +88,15 @@ def test_missing_crypt_key_stops_start_up(monkeypatch):
     )
 
 
+def test_crypt_key_from_config_is_enough(monkeypatch):
+    from traitlets.config import Config
+
+    monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY")
+    config = Config()
+    config.CryptKeeper.keys = [b"\x00" * 32]
+    assert EntraIDOAuthenticator(config=config, **GOOD).enable_auth_state
+
+
 def test_changed_policy_is_reloaded_and_a_broken_one_keeps_the_previous(tmp_path, caplog):
     policy = tmp_path / "policy.yaml"
     text = Path(DEMO_POLICY).read_text()
