@@ -82,11 +82,13 @@ def server_view(
     policy: AccessPolicy,
     credentials_for: Callable[[Grant], Credentials | None],
     now: float,
+    own: bool = True,
 ) -> dict:
     """One running (or starting) server: its role, what the role reaches, and its credentials' expiry."""
+    whose = "Your" if own else f"{user_model['name']}'s"
     view = {
         "name": server_name,
-        "label": f"Server {server_name!r}" if server_name else "Your server",
+        "label": f"{whose} server {server_name!r}" if server_name else f"{whose} server",
         "ready": bool(server.get("ready")),
         "access_group": (server.get("user_options") or {}).get(ROLE_OPTION),
         "role": None,
@@ -130,7 +132,7 @@ def access_view(
     groups = [policy.group(role.get("access_group", "")) for role in eligible]
     answer = explain(policy, [g.entra_group_id for g in groups if g is not None], name)
     servers = [
-        server_view(user_model, server_name, server, policy, credentials_for, now)
+        server_view(user_model, server_name, server, policy, credentials_for, now, own=viewer == name)
         for server_name, server in sorted((user_model.get("servers") or {}).items())
         if not server.get("stopped")
     ]

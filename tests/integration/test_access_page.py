@@ -108,7 +108,7 @@ def test_an_admin_sees_anyone_and_is_told_about_unknown_names(jupyterhub, people
     assert response.status_code == 200
     words = text(response.text)
     assert "What can stub-page-sam access? You are seeing this as a hub admin." in words
-    assert "Your server uses the role Data Engineers" in words
+    assert "stub-page-sam's server uses the role Data Engineers" in words
     missing = page(jupyterhub, people["stub-page-alex"], user="nobody-here")
     assert missing.status_code == 404
     assert "No one named 'nobody-here' has signed in to this hub." in text(missing.text)
