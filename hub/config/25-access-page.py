@@ -1,7 +1,8 @@
 # The "What can I access?" page and the way to it. The page itself is the credential broker's
 # (hub/broker/access_page.py, at /services/aws-credentials/access, behind the hub's OAuth; 20-credential-broker.py
 # lets people open it). Here: the hub's home page links to it, through hub/templates/home.html, which extends
-# JupyterHub's own home page. Loaded by the local stack and, on Kubernetes, from jupyterhub_config.d.
+# JupyterHub's own home page; hub/templates/error.html makes the hub's error pages (a refused sign-in names the groups
+# that grant access) readable. Loaded by the local stack and, on Kubernetes, from jupyterhub_config.d.
 from pathlib import Path
 
 import hub
