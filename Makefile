@@ -52,6 +52,11 @@ format: $(BIN)/.bootstrapped
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# The whole system on this machine: emulated Entra ID and AWS (moto), the Terraform example applied to it, the hub on
+# http://127.0.0.1:8000. Prints who can sign in; Ctrl-C stops everything (hub/local_stack/). Needs Terraform.
+demo: venv
+	$(BIN)/python -m hub.local_stack
+
 test: venv awscli-venv lint
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
