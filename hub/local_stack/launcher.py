@@ -27,6 +27,7 @@ import psutil
 import requests
 
 from authenticator.access_policy import AccessPolicyError, load_access_policy
+from entra_emulator.directory import DirectoryError, load_directory
 
 from . import plan
 from .plan import LocalStackError, Settings
@@ -156,8 +157,6 @@ class Stack:
     def run(self) -> int:
         s, python = self.settings, sys.executable
         policy = load_access_policy(plan.DEMO_POLICY)
-        from entra_emulator.directory import load_directory  # a development tool: only the launcher needs it
-
         people = plan.demo_people(load_directory(plan.DEMO_DIRECTORY), policy)
         the = plan.new_secrets(s.password)
         env = dict(os.environ)
@@ -352,12 +351,12 @@ def fresh_state_dir(path: Path) -> None:
     (path / "launcher.pid").write_text(f"{os.getpid()}\n")
 
 
-def main(argv=None) -> int:
+def main() -> int:
     try:
         settings = plan.settings_from_env()
         preflight(settings)
         fresh_state_dir(settings.state_dir)
-    except LocalStackError as e:
+    except (LocalStackError, OSError) as e:
         print(f"The local stack cannot start: {e}", file=sys.stderr)
         return 2
     stack = Stack(settings)
@@ -369,8 +368,11 @@ def main(argv=None) -> int:
         stack.run()
     except Interrupted:
         stack.say("")
-    except (LocalStackError, AccessPolicyError) as e:
+    except (LocalStackError, AccessPolicyError, DirectoryError) as e:
         print(f"\nThe local stack stopped: {e}", file=sys.stderr)
+        code = 1
+    except OSError as e:  # a file or a program the stack needs (the message names it)
+        print(f"\nThe local stack stopped: {e}. Logs: {settings.state_dir}", file=sys.stderr)
         code = 1
     finally:
         stack.say("Stopping: JupyterHub (with people's servers, the proxy and the broker), moto, the emulator ...")

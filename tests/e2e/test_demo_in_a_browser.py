@@ -56,6 +56,7 @@ def test_sam_picks_a_role_saves_a_notebook_to_s3_sees_the_role_and_signs_out(dem
     no_news = page.get_by_role("button", name="No", exact=True)
     if no_news.count():  # JupyterLab's "notify about Jupyter news?" toast
         no_news.click()
+        no_news.wait_for(state="detached")
     screenshots(page, "04-jupyterlab")
 
     # A new notebook from the launcher; one cell asks AWS who this server is; Ctrl-S saves it (JupyterLab asks for a
