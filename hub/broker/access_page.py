@@ -108,7 +108,7 @@ def server_view(
         "acting_as": assumed_role_arn(group.role_arn, grant.username),
         "session_duration_minutes": group.session_duration_seconds // 60,
         "locations": [
-            {**_location(home), "what": "your own notebooks"},
+            {**_location(home), "what": "your own notebooks" if own else "their own notebooks"},
             *({**_location(s3), "what": f"shared through {group.display_name}"} for s3 in group.s3),
         ],
         "credentials": None if credentials is None else when(credentials.expiration.timestamp(), now),

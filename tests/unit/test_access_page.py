@@ -199,5 +199,6 @@ def test_an_admin_viewing_someone_else():
     html = words(render_access_page({**view, "viewer_is_admin": True}, page_links("/hub/", "/s/", "alex")))
     assert "What can Sam Both access? You are seeing this as a hub admin." in html
     assert "sam's server uses the role Data Engineers" in html
+    assert "s3://demo-jupyter-notebooks/home/sam/ read-write their own notebooks" in html
     assert "Data Engineers in use by sam's server" in html
     assert "See another person's access (hub admins):" in html
