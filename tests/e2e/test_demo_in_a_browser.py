@@ -18,7 +18,8 @@ import pytest
 
 from tests.fixtures.local_stack import listening, stop_local_stack
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+# Chromium first: without it (a laptop) the module skips before spending a minute starting the stack.
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.usefixtures("chromium")]
 
 BUCKET = "demo-jupyter-notebooks"
 NOTEBOOK = "sam-first-notebook"
