@@ -21,11 +21,13 @@ import secrets
 import time
 
 from jupyterhub import orm
+from jupyterhub.utils import url_path_join
 from oauthenticator.azuread import AzureAdOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler, _deserialize_state, _serialize_state
+from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler, _deserialize_state, _serialize_state
 from tornado import web
 from tornado.httpclient import HTTPClientError
-from traitlets import Float, Integer, List, Unicode, default
+from tornado.httputil import url_concat
+from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .access_policy import AccessDecision, AccessPolicy, AccessPolicyError, PolicyFile
 from .graph import GraphClient, GraphError, has_group_overage
@@ -82,10 +84,33 @@ class EntraLoginHandler(OAuthLoginHandler):
         return super().authorize_redirect(*args, extra_params=extra_params, **kwargs)
 
 
+class EntraLogoutHandler(OAuthLogoutHandler):
+    """After the hub's own logout, end the Entra ID session too, then come back to the hub's login page."""
+
+    async def render_logout_page(self):
+        auth = self.authenticator
+        if auth.logout_redirect_url or not auth.sign_out_of_entra:
+            return await super().render_logout_page()
+        try:
+            end_session = (await auth.discover()).get("end_session_endpoint")
+        except web.HTTPError:
+            end_session = None  # Entra unreachable: the hub session is over anyway
+        if not end_session:
+            return await super().render_logout_page()
+        login = url_path_join(self.hub.base_url, "login")
+        if auth.oauth_callback_url:
+            origin = auth.oauth_callback_url.split("/", 3)[:3]
+            back = "/".join(origin) + login
+        else:
+            back = f"{self.request.protocol}://{self.request.host}{login}"
+        self.redirect(url_concat(end_session, {"post_logout_redirect_uri": back, "client_id": auth.client_id}))
+
+
 class EntraIDOAuthenticator(AzureAdOAuthenticator):
     """Microsoft Entra ID (Azure AD) sign-in with verified tokens and access decided by the access policy file."""
 
     login_handler = EntraLoginHandler
+    logout_handler = EntraLogoutHandler
     user_auth_state_key = "user"
 
     @default("login_service")
@@ -185,6 +210,17 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         help="""
         When Microsoft Graph cannot be reached to re-check someone's groups, they keep their current roles for
         at most this long after the last successful check; after that they must sign in again (fail closed).
+        """,
+    )
+
+    sign_out_of_entra = Bool(
+        True,
+        config=True,
+        help="""
+        Signing out of the hub also signs out of Entra ID (the tenant's end_session_endpoint), then returns to the
+        hub's login page. Without it, on a shared computer the next "Sign in" would log the previous person straight
+        back in through single sign-on. The hub's login URL (https://<hub>/hub/login) should be registered as a
+        front-channel logout / redirect URI of the app registration. `logout_redirect_url`, when set, wins.
         """,
     )
 

@@ -214,3 +214,15 @@ def test_an_account_stays_bound_to_its_entra_identity(fresh, emulator):
     assert response.status_code == 403
     assert "Sign-in refused: the hub account &#39;ana&#39; belongs to a different Entra ID identity." in response.text
     assert auth_state(fresh, "ana") == state_before
+
+
+def test_signing_out_ends_the_entra_session_and_returns_to_the_hub(fresh, emulator):
+    browser = sign_in_through_entra(fresh, emulator, "ana@contoso.example").browser
+    logout = browser.get(f"{fresh.url}/hub/logout", allow_redirects=False, timeout=30)
+    assert logout.status_code == 302
+    end_session = urlsplit(logout.headers["Location"])
+    assert end_session.path == f"/{emulator.tenant_id}/oauth2/v2.0/logout"
+    assert parse_qs(end_session.query)["post_logout_redirect_uri"] == [f"{fresh.url}/hub/login"]
+    back = browser.get(logout.headers["Location"], allow_redirects=False, timeout=30)
+    assert back.headers["Location"] == f"{fresh.url}/hub/login"
+    assert browser.get(f"{fresh.url}/hub/home", allow_redirects=False, timeout=30).status_code == 302  # signed out
