@@ -394,6 +394,8 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     async def token_to_user(self, token_info):
         """The verified claims of the id_token: who this is (``oid``, ``tid``, names, groups or an overage flag)."""
+        # get_token_info has verified this token already (with the nonce); verifying again is cheap (keys cached) and
+        # keeps oauthenticator's entry point from ever trusting a token_info it did not check itself.
         return await self._verify(token_info["id_token"], None)
 
     def user_info_to_username(self, user_info):
