@@ -129,6 +129,10 @@ class AccessDecision:
     def group(self, name: str) -> AccessGroup | None:
         return next((g for g in self.groups if g.name == name), None)
 
+    def eligible_roles(self) -> list[dict]:
+        """The roles as kept in auth_state["eligible_roles"], the form the broker and the spawner read."""
+        return [{"access_group": g.name, "display_name": g.display_name, "role_arn": g.role_arn} for g in self.groups]
+
 
 @dataclass(frozen=True)
 class AccessPolicy:

@@ -452,9 +452,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     def _apply_decision(self, auth_model, decision: AccessDecision, checked_at: float):
         auth_state = auth_model["auth_state"]
         auth_state["entra"]["groups_checked_at"] = checked_at
-        auth_state["eligible_roles"] = [
-            {"access_group": g.name, "display_name": g.display_name, "role_arn": g.role_arn} for g in decision.groups
-        ]
+        auth_state["eligible_roles"] = decision.eligible_roles()
         # Set explicitly, so that leaving the admin group also takes admin rights away.
         auth_model["admin"] = decision.admin or auth_model["name"] in self.admin_users
         auth_model["groups"] = decision.group_names
