@@ -364,8 +364,15 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         """Fetch (or reuse) the discovery document and point the OAuth endpoints at it."""
         try:
             config = await self._provider.configuration()
-        except (HTTPClientError, OSError, ValueError) as e:
+        except (HTTPClientError, OSError) as e:
             raise self._unavailable("Microsoft Entra ID", e) from None
+        except ValueError as e:  # it answered, but not with a usable discovery document (not JSON, keys missing)
+            self.log.error("Sign-in unavailable: Microsoft Entra ID's OpenID discovery document is unusable: %s", e)
+            raise web.HTTPError(
+                503,
+                "Sign-in is unavailable right now: Microsoft Entra ID answered, but not with a usable sign-in "
+                "configuration. Tell your administrator (the hub's log says what is wrong with it).",
+            ) from None
         self.authorize_url = config["authorization_endpoint"]
         self.token_url = config["token_endpoint"]
         return config
