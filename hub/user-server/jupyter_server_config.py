@@ -1,14 +1,17 @@
 # The notebook server's own configuration (local spawner: found through JUPYTER_CONFIG_PATH, which the spawn hook
-# sets; user image: copy it to /etc/jupyter/). The file browser is the person's S3 home: s3://<bucket>/home/<name>/.
-# Credentials come from the AWS SDK's default chain, i.e. the `credential_process` in AWS_CONFIG_FILE, which fetches
-# short-lived, refreshable credentials from the hub's broker. No keys are configured here.
+# sets; user image: copied to /etc/jupyter/, with s3_folder_listing.py beside it). The file browser is the person's
+# S3 home: s3://<bucket>/home/<name>/. Credentials come from the AWS SDK's default chain, i.e. the `credential_process`
+# in AWS_CONFIG_FILE, which fetches short-lived, refreshable credentials from the hub's broker. No keys are set here.
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by Jupyter's config loader
 
 _bucket = os.environ.get("S3CONTENTS_BUCKET")
 if _bucket:
-    c.ServerApp.contents_manager_class = "s3contents.S3ContentsManager"
+    # S3Contents, with a folder read from one S3 listing instead of four (s3_folder_listing.py, beside this file).
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    c.ServerApp.contents_manager_class = "s3_folder_listing.OneListingS3ContentsManager"
     c.S3ContentsManager.bucket = _bucket
     c.S3ContentsManager.prefix = os.environ["S3CONTENTS_PREFIX"]
     c.S3ContentsManager.region_name = os.environ["S3CONTENTS_REGION"]

@@ -149,6 +149,7 @@ def test_user_image_carries_the_credential_helper_where_the_aws_config_runs_it(g
     helper_path = generator.HELPER_COMMAND.split()[-1]
     assert f"hub/aws_credential_process.py {helper_path}" in copies
     assert "hub/user-server/jupyter_server_config.py /etc/jupyter/jupyter_server_config.py" in copies
+    assert "hub/user-server/s3_folder_listing.py /etc/jupyter/s3_folder_listing.py" in copies  # the config imports it
     assert generator.HELPER_COMMAND.startswith("python3 -I ")
 
 
