@@ -1,12 +1,15 @@
-"""S3Contents, with a folder read from one S3 listing instead of four.
+"""S3Contents, with a folder read from one S3 listing.
 
-S3Contents 0.11.2 answers ``GET /api/contents/<folder>?content=1`` (JupyterLab's file browser) by listing the folder's
-whole prefix up to four times: ``guess_type`` asks whether the path is a folder (``isdir``, a full listing),
-``_directory_model_from_path`` asks again, then reads the folder's ``.s3keep`` for its date (``lstat``, which also
-evicts the folder from s3fs's listing cache), asks ``dir_exists`` once more, and only then lists the content. With
-1,000 notebooks each listing is a 1,000-key ListObjectsV2, so opening a large folder cost several times what one
-listing costs. Here the listing is made once: it tells that the folder exists, holds its ``.s3keep`` (the folder's
-date) and its entries. Notebooks, files and everything else are S3Contents' own code.
+S3Contents 0.11.2 answers ``GET /api/contents/<folder>?content=1`` (JupyterLab's file browser) in steps that each ask
+S3 again: ``guess_type`` asks whether the path is a folder (``isdir``: a full listing unless s3fs has the folder in
+its listing cache), ``lstat`` reads the folder's ``.s3keep`` for its date (a HEAD, after evicting the folder and its
+parents from that cache), ``dir_exists`` lists the folder again, and the content comes from that last listing. So each
+folder view costs one listing and a HEAD, and two listings and a HEAD whenever the folder is not cached: on the first
+view and after every save into it (a write evicts the folder), which is what the file browser shows after each save.
+With 1,000 notebooks a listing is two 1,000-key ListObjectsV2 pages, the whole cost of the view.
+
+Here the listing is made once, from S3 (never from the cache): it tells that the folder exists, holds its ``.s3keep``
+(the folder's date) and its entries. Notebooks, files and everything else are S3Contents' own code.
 """
 
 import os
