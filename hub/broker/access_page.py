@@ -267,7 +267,8 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
 
 
 def access_page_routes(prefix: str) -> list:
-    """The page and the hub's OAuth callback, under the service prefix (``/services/aws-credentials/``)."""
+    """The page and the hub's OAuth callback, under the service prefix (``contract.SERVICE_PREFIX`` under the hub's
+    base URL)."""
     return [(rf"{prefix}{PAGE_PATH}", AccessPageHandler), (rf"{prefix}oauth_callback", HubOAuthCallbackHandler)]
 
 

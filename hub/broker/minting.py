@@ -147,6 +147,7 @@ def retry_attempts(budget_seconds: float) -> int:
     return attempts
 
 
+# ref: https://docs.aws.amazon.com/boto3/latest/guide/retries.html (standard mode: which errors, backoff capped at 20 s)
 def sts_client_config(retry_budget_seconds: float) -> dict:
     """botocore ``Config`` arguments of the broker's STS client: the SDK's standard retry mode (throttling and
     transient errors, with its client-wide retry quota) bounded by the time budget, and bounded single calls."""

@@ -1,6 +1,6 @@
 """The credential broker: a hub-managed JupyterHub service serving ``credential_process`` JSON to notebook servers.
 
-Endpoints (under the service prefix, ``/services/aws-credentials/`` by default):
+Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's base URL):
 
 - ``GET v1/credentials`` with ``Authorization: token <the server's JUPYTERHUB_API_TOKEN>``: the token owner's
   credentials for the role their server was started with, in the ``credential_process`` format. The only parameter

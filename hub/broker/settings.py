@@ -7,7 +7,7 @@ process (``python -m hub.broker``) builds the same objects from it. Its other en
 ``JUPYTERHUB_*`` variables and the AWS SDK's standard ``AWS_*`` variables of the broker's own identity.
 
 =========================  ===============================================================================
-``ip``, ``port``           where the broker listens (127.0.0.1:8181; 0.0.0.0 on Kubernetes)
+``ip``, ``port``           where the broker listens (127.0.0.1 and ``contract.DEFAULT_PORT``; 0.0.0.0 on Kubernetes)
 ``url``                    how the hub and the proxy reach it (``http://{ip}:{port}``)
 ``sts_endpoint_url``       STS endpoint override (default: the AWS SDK's own choice)
 ``cache_margin_seconds``   reuse credentials until this long before they expire (900)

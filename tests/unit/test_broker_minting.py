@@ -4,7 +4,8 @@ The retry tests run a real botocore STS client whose HTTP answers are given at b
 botocore's own retry handler (standard mode) decides. The answers follow the AssumeRole reference
 (https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html) and the common error format
 (https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html); which errors are retried and the backoff are
-the SDKs' standard retry mode (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html).
+the SDKs' standard retry mode (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html,
+https://docs.aws.amazon.com/boto3/latest/guide/retries.html).
 """
 
 import asyncio
