@@ -420,13 +420,13 @@ def _build(checked: _PolicyFile, source: str) -> AccessPolicy:
         )
         for attr, seen_at in seen.items():
             value = getattr(group, attr)
-            if value in seen_at:
+            if value.lower() in seen_at:  # IAM role names ignore case; names and group ids are lowercase already
                 fail(
                     f"{where}.{attr}",
-                    f"duplicate {attr} {value!r}, already used by {seen_at[value]}",
+                    f"duplicate {attr} {value!r}, already used by {seen_at[value.lower()]}",
                     f"give every access group its own {attr}",
                 )
-            seen_at[value] = where
+            seen_at[value.lower()] = where
         groups.append(group)
     return AccessPolicy(deployment, tuple(groups), source)
 

@@ -101,6 +101,12 @@ _DELETE = object()
             "entra_group_id",
         ),
         (
+            ("access_groups", 1, "role"),
+            "Analyst",  # IAM role names ignore case
+            "policy.yaml: access_groups[1] (data-engineers).role: duplicate role 'Analyst', already used by "
+            "access_groups[0] (analysts). Fix: give every access group its own role",
+        ),
+        (
             ("access_groups", 0, "role"),
             _DELETE,
             "policy.yaml: access_groups[0] (analysts).role: is missing. Fix: add `role:`",
