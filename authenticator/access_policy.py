@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 SUPPORTED_VERSION = 1
 DEFAULT_HOME_PREFIX = "home/"
 DEFAULT_SESSION_SECONDS = 3600
-# STS limits for AssumeRole's DurationSeconds and IAM's role MaxSessionDuration.
+# STS's range for AssumeRole's DurationSeconds (the roles' MaxSessionDuration is at least IAM's floor, 3600).
 MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43200
 MAX_ROLE_NAME_LENGTH = 64  # IAM
