@@ -15,10 +15,7 @@ file. The first problem is reported as an :class:`AccessPolicyError` naming the 
 pydantic's own messages never reach a person.
 """
 
-import logging
-import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, ClassVar, Literal, get_args, get_origin
@@ -279,7 +276,7 @@ class _Deployment(_Strict):
     home_prefix: _text("{value!r} is not an S3 prefix", _PREFIX_FIX + "home/", _is_s3_prefix) = DEFAULT_HOME_PREFIX
 
 
-class _PolicyFile(_Strict):
+class _PolicyDocument(_Strict):
     not_a_mapping: ClassVar = _Rule("must be a mapping", "start from the documented example in the README")
 
     version: Annotated[
@@ -317,7 +314,7 @@ def load_access_policy(path) -> AccessPolicy:
 def parse_access_policy(data, source: str = "<access policy>") -> AccessPolicy:
     """Validate decoded YAML and build the policy; raise :class:`AccessPolicyError` on the first problem."""
     try:
-        checked = _PolicyFile.model_validate(data)
+        checked = _PolicyDocument.model_validate(data)
     except ValidationError as e:
         raise _refusal(e.errors(include_url=False)[0], data, source) from None
     return _build(checked, source)
@@ -344,7 +341,7 @@ def _refusal(error: dict, data, source: str) -> AccessPolicyError:
 
 def _rule_at(loc) -> tuple[type[_Strict] | None, _Rule]:
     """The model (if any) and the rule at ``loc``, a pydantic error location of keys and list indexes."""
-    model, rule, items = _PolicyFile, _PolicyFile.not_a_mapping, None
+    model, rule, items = _PolicyDocument, _PolicyDocument.not_a_mapping, None
     for part in loc:
         if isinstance(part, int):
             model, rule = items, items.not_a_mapping
@@ -374,7 +371,7 @@ def _key(loc, data) -> str:
     return key
 
 
-def _build(checked: _PolicyFile, source: str) -> AccessPolicy:
+def _build(checked: _PolicyDocument, source: str) -> AccessPolicy:
     """The policy from a file that passed the models, after the rules that span several keys."""
 
     def fail(key, problem, fix):
@@ -429,32 +426,3 @@ def _build(checked: _PolicyFile, source: str) -> AccessPolicy:
             seen_at[value.lower()] = where
         groups.append(group)
     return AccessPolicy(deployment, tuple(groups), source)
-
-
-class PolicyFile:
-    """The access policy file, reloaded when it changes (looked at most every ``check_seconds``).
-
-    An invalid new version is logged and the previous policy stays in force: a typo in a ConfigMap must not lock
-    everyone out. The first load raises :class:`AccessPolicyError`, so a bad file still stops start-up.
-    """
-
-    def __init__(self, path, check_seconds: float = 10.0, log: logging.Logger | None = None):
-        self.path, self.check_seconds = str(path), check_seconds
-        self._log = log or logging.getLogger(__name__)
-        self._policy = load_access_policy(self.path)
-        self._mtime = os.stat(self.path).st_mtime
-        self._checked = time.monotonic()
-
-    @property
-    def policy(self) -> AccessPolicy:
-        now = time.monotonic()
-        if now - self._checked >= self.check_seconds:
-            self._checked = now
-            try:
-                mtime = os.stat(self.path).st_mtime
-                if mtime != self._mtime:
-                    self._policy, self._mtime = load_access_policy(self.path), mtime
-                    self._log.info("Access policy reloaded from %s", self.path)
-            except (OSError, AccessPolicyError) as e:
-                self._log.error("Access policy not reloaded, the previous one stays in force: %s", e)
-        return self._policy
