@@ -45,9 +45,10 @@ class AccessPolicyFile(LoggingConfigurable):
 
     @property
     def policy(self) -> AccessPolicy:
-        """The policy in force (loaded on first use; raises :class:`AccessPolicyError` when it cannot be loaded)."""
+        """The policy in force, loaded on first use. Raises ``TraitError`` when no path is set and
+        :class:`AccessPolicyError` when the file cannot be loaded."""
         if not self.path:
-            raise AccessPolicyError(
+            raise TraitError(
                 "AccessPolicyFile.path is not set: point it at the access policy YAML "
                 "(c.AccessPolicyFile.path in the hub config; hub.config.AccessPolicyFile.path in the Helm values)"
             )

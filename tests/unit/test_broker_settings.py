@@ -16,7 +16,7 @@ from hub.broker.settings import CredentialBroker, load_process_config, process_c
 pytestmark = pytest.mark.unit
 
 REPO = Path(__file__).resolve().parents[2]
-BROKER_CONFIG = REPO / "hub" / "config" / "20-credential-broker.py"
+CONFIG_DIR = REPO / "hub" / "config"
 
 
 def config(**sections) -> Config:
@@ -148,8 +148,11 @@ def hub_loading(tmp_path: Path, settings: str) -> JupyterHub:
     """A JupyterHub loading ``settings`` and then the broker's hub config file with the same ``c``, as the chart runs
     the files of jupyterhub_config.d after the Helm values' hub.config."""
     path = tmp_path / "jupyterhub_config.py"
-    run_file = f"exec(compile(open({str(BROKER_CONFIG)!r}).read(), {str(BROKER_CONFIG)!r}, 'exec'), {{'c': c}})"
-    path.write_text(f"c = get_config()\n{settings}\n{run_file}\n")
+    path.write_text(
+        "from hub.local_stack.single_machine import load_hub_config_files\n"
+        f"c = get_config()\n{settings}\n"
+        f"load_hub_config_files(c, {str(CONFIG_DIR)!r}, only={{'20-credential-broker.py'}})\n"
+    )
     hub = JupyterHub()
     hub.load_config_file(str(path))
     return hub
