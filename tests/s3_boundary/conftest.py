@@ -64,7 +64,7 @@ SEEDED = (
     (FINANCE, "reports/q3.csv"),
 )
 # Objects with two versions (the first one's bytes are old_bytes()).
-VERSIONED = (f"home/{name}/notes.ipynb" for name in ("ana", "sam"))
+VERSIONED = tuple(f"home/{name}/notes.ipynb" for name in ("ana", "sam"))
 
 
 def seed_bytes(bucket: str, key: str) -> bytes:
