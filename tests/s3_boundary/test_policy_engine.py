@@ -3,6 +3,7 @@ only the role), the "any home" roles really open every home, a person in no acce
 the tier fails under CI rather than skip when Ceph is missing."""
 
 import asyncio
+import json
 from dataclasses import replace
 
 import boto3
@@ -18,7 +19,17 @@ from hub.session_policy import build_session_policy, pack
 from tests.fixtures import ceph as ceph_fixture
 from tests.fixtures import tools
 
-from .conftest import NOTEBOOKS, POLICY, REGION, S3_CONFIG, USER_VARIABLE, Session, role_document_for, user_model
+from .conftest import (
+    NOTEBOOKS,
+    POLICY,
+    REGION,
+    S3_CONFIG,
+    USER_VARIABLE,
+    Session,
+    role_document_for,
+    trust_document,
+    user_model,
+)
 
 pytestmark = pytest.mark.policy_engine
 
@@ -82,6 +93,21 @@ def test_the_any_home_roles_alone_open_every_home(ceph_any_home):
         s3.get_object(Bucket=NOTEBOOKS, Key=SAMS)["Body"].read()
         == b"s3://demo-jupyter-notebooks/home/sam/notes.ipynb (current)"
     )
+
+
+def test_ceph_refuses_terraforms_role_policy_as_written(ceph_engine, terraform_role_policies):
+    """Why the tier substitutes the person's name (README): Ceph refuses policy variables in role policies. If a newer
+    Ceph accepts them, this fails, and the tier can use Terraform's documents unchanged."""
+    iam = ceph_engine.client("iam")
+    iam.create_role(RoleName="terraform-as-written", AssumeRolePolicyDocument=trust_document(ceph_engine.broker_arn))
+    with pytest.raises(ClientError) as refused:
+        iam.put_role_policy(
+            RoleName="terraform-as-written",
+            PolicyName="s3-access",
+            PolicyDocument=pack(json.loads(terraform_role_policies["analysts"])),
+        )
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert iam.list_role_policies(RoleName="terraform-as-written")["PolicyNames"] == []
 
 
 def test_a_person_in_no_access_group_gets_no_credentials():
