@@ -25,6 +25,8 @@ def table():
             marks = ()
             if engine.startswith("moto") and (case.expect == REFUSED or case.moto_differs):
                 marks = (pytest.mark.xfail(strict=True, reason=case.moto_differs or MOTO_GAP),)
+            if engine.startswith("ceph") and case.ceph_differs:
+                marks = (pytest.mark.xfail(strict=True, reason=case.ceph_differs),)
             yield pytest.param(engine, case, marks=marks, id=f"{engine}: {case.id}")
 
 
