@@ -147,7 +147,7 @@ def on_upload(operation, key):
         elif operation == "list_parts":
             s3.list_parts(Bucket=NOTEBOOKS, Key=key, UploadId=upload)
         elif operation == "complete":
-            parts = {"Parts": [{"PartNumber": 1, "ETag": '"0"'}]}
+            parts = {"Parts": [{"PartNumber": 1, "ETag": b.engine.upload_etags[key]}]}
             s3.complete_multipart_upload(Bucket=NOTEBOOKS, Key=key, UploadId=upload, MultipartUpload=parts)
         elif operation == "abort":
             s3.abort_multipart_upload(Bucket=NOTEBOOKS, Key=key, UploadId=upload)

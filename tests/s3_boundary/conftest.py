@@ -155,6 +155,7 @@ class Engine:
     broker_arn: str
     versions: dict[str, list[str]] = field(default_factory=dict)  # key -> [first version id, current version id]
     uploads: dict[str, str] = field(default_factory=dict)  # key -> id of a multipart upload left in progress
+    upload_etags: dict[str, str] = field(default_factory=dict)  # key -> ETag of that upload's part 1
 
     @cached_property
     def s3(self):
@@ -197,8 +198,9 @@ def seed(engine: Engine) -> None:
             engine.versions[key].append(response["VersionId"])
     # sam's upload in progress, one part in: what others must not touch.
     upload = s3.create_multipart_upload(Bucket=NOTEBOOKS, Key="home/sam/big.bin")["UploadId"]
-    s3.upload_part(Bucket=NOTEBOOKS, Key="home/sam/big.bin", UploadId=upload, PartNumber=1, Body=b"s" * 1024)
+    part = s3.upload_part(Bucket=NOTEBOOKS, Key="home/sam/big.bin", UploadId=upload, PartNumber=1, Body=b"s" * 1024)
     engine.uploads["home/sam/big.bin"] = upload
+    engine.upload_etags["home/sam/big.bin"] = part["ETag"]
 
 
 def create_roles(engine: Engine, documents: dict[str, str], per_person: bool) -> dict[str, str]:
