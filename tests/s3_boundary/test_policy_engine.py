@@ -30,6 +30,7 @@ from .conftest import (
     trust_document,
     user_model,
 )
+from .terraform_plan import role_policies_from_plan
 
 pytestmark = pytest.mark.policy_engine
 
@@ -139,3 +140,37 @@ def test_missing_ceph_skips_on_a_laptop_and_fails_under_ci(monkeypatch, in_ci):
         outcome, match=r"`ceph-mon` is not available: install Debian's packages: apt-get install radosgw"
     ):
         ceph_fixture.require_ceph()
+
+
+def test_role_policies_are_read_from_the_plans_nested_modules():
+    plan = {
+        "planned_values": {
+            "root_module": {
+                "resources": [{"address": "aws_s3_bucket.other", "index": None, "values": {"policy": "no"}}],
+                "child_modules": [
+                    {
+                        "address": "module.access_roles",
+                        "resources": [
+                            {
+                                "address": 'module.access_roles.aws_iam_role_policy.this["analysts"]',
+                                "index": "analysts",
+                                "values": {"name": "s3-access", "policy": '{"Version":"2012-10-17"}'},
+                            },
+                            {
+                                "address": 'module.access_roles.aws_iam_role.this["analysts"]',
+                                "index": "analysts",
+                                "values": {"name": "jupyterhub-analyst"},
+                            },
+                        ],
+                    },
+                    {
+                        "address": "module.broker_role",
+                        "resources": [
+                            {"address": "module.broker_role.aws_iam_role_policy.this", "values": {"policy": "x"}}
+                        ],
+                    },
+                ],
+            }
+        }
+    }
+    assert role_policies_from_plan(plan) == {"analysts": '{"Version":"2012-10-17"}'}
