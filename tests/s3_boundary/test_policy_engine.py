@@ -122,6 +122,17 @@ def test_a_person_in_no_access_group_gets_no_credentials():
     )
 
 
+def test_a_role_the_person_is_not_in_gets_no_credentials():
+    """sam's server claims the Platform Admins role, which neither of his groups grants: refused before AssumeRole."""
+    with pytest.raises(Refusal) as refused:
+        decide_grant(user_model("sam", "platform-admins"), POLICY)
+    assert (refused.value.status, refused.value.reason) == (403, errors.ROLE_NOT_ELIGIBLE)
+    assert refused.value.message == (
+        "You are no longer eligible for the role of access group 'platform-admins' this server was started with "
+        "(your roles now: Analysts, Data Engineers). Stop the server and start it again with one of them."
+    )
+
+
 def test_terraforms_role_policies_name_the_person_by_session_tag_and_the_tier_substitutes_it(terraform_role_policies):
     for document in terraform_role_policies.values():
         assert USER_VARIABLE in document
