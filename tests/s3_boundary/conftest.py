@@ -98,7 +98,7 @@ def role_document_for(terraform_document: str, username: str) -> str:
 
 
 def trust_document(caller_arn: str) -> str:
-    # Ceph 16 cannot evaluate the conditions of Terraform's trust policy (source identity, request tags): see the README.
+    # Ceph 16 cannot evaluate the conditions of Terraform's trust policy (source identity, tags): see the README.
     return pack(
         {
             "Version": "2012-10-17",
