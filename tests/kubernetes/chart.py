@@ -34,15 +34,19 @@ CHART_SECRETS = {
     "hub.config.JupyterHub.cookie_secret": "c0ffee" * 10 + "c0ff",
     "hub.config.CryptKeeper.keys": "5e" * 32,
 }
-# Resource names with the chart's default naming (fullnameOverride: ""): the chart's ConfigMap lists them.
+# Resource names with the chart's default naming (fullnameOverride: ""), as its ConfigMap lists them. Namespaced
+# resources get no prefix; cluster-wide names (the priority class, the scheduler's registered name) take the release
+# name so that two releases cannot collide.
+# ref: https://github.com/jupyterhub/zero-to-jupyterhub-k8s/blob/4.4.0/jupyterhub/templates/_helpers-names.tpl
 RESOURCE_NAMES = {
     "hub": "hub",
     "proxy-api": "proxy-api",
     "proxy-public": "proxy-public",
     "singleuser": "singleuser",
-    "user-scheduler": "user-scheduler",
+    "user-scheduler-deploy": "user-scheduler",
+    "user-scheduler": f"{RELEASE['Name']}-user-scheduler",
     "image-pull-secret": "image-pull-secret",
-    "priority": "jupyterhub-default-priority",
+    "priority": f"{RELEASE['Name']}-default-priority",
 }
 HUB_POD_IP = "10.0.12.7"
 # Kubernetes sets these in every pod for the Services of its namespace.
@@ -117,6 +121,9 @@ class HubPod:
         # Keys left null (nameOverride, ...) are absent from the chart's copy: its code relies on that, e.g.
         # get_config("nameOverride", default=<chart name>) for the `app` label its network policies select on.
         chart_values = {**without_nulls(values), "Chart": CHART, "Release": RELEASE}
+        # Paths in hub.config that point into the container's /usr/local/etc/jupyterhub/ point under `root` here.
+        hub_values = chart_values["hub"] = dict(chart_values["hub"])
+        hub_values["config"] = self._paths_under_root(hub_values.get("config") or {})
         (etc / "secret" / "values.yaml").write_text(yaml.safe_dump(chart_values))
         for key, value in CHART_SECRETS.items():
             (etc / "secret" / key).write_text(value)
@@ -143,6 +150,13 @@ class HubPod:
         }
         extra = resolve_env(values["hub"].get("extraEnv") or {}, secrets, fields, {**SERVICE_ENV, **fixed})
         self.env = {**SERVICE_ENV, **fixed, **{k: self.path(v) for k, v in extra.items()}}
+
+    def _paths_under_root(self, value):
+        if isinstance(value, dict):
+            return {k: self._paths_under_root(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._paths_under_root(v) for v in value]
+        return self.path(value) if isinstance(value, str) else value
 
     def path(self, value: str) -> str:
         """An absolute path inside the hub container, as a path on this machine."""
