@@ -11,8 +11,6 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from hub.broker.contract import SERVICE_PREFIX
-
 LOCAL_SPAWNER = "hub.spawn.BrokeredLocalProcessSpawner"
 
 
@@ -78,7 +76,6 @@ def configure_brokering(c: Config, *, state: Path, policy_file: Path, broker_por
     c.AccessPolicyFile.path = str(policy_file)
     c.CredentialBroker.port = broker_port
     c.JupyterHub.spawner_class = LOCAL_SPAWNER
-    c.BrokeredAWSMixin.broker_url = f"http://127.0.0.1:{broker_port}{SERVICE_PREFIX}"
     c.BrokeredAWSMixin.aws_endpoint_url = aws_endpoint_url
     c.BrokeredAWSMixin.aws_config_file = str(state / "aws" / "config")
 
