@@ -21,11 +21,12 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import aiohttp
 import boto3
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from common import load, start_stub_servers  # noqa: E402
 
 from hub.broker.cache import CredentialCache  # noqa: E402
 from hub.broker.minting import Credentials  # noqa: E402
@@ -35,11 +36,6 @@ from tests.fixtures.servers import start_moto, stop  # noqa: E402
 
 # botocore refreshes credential_process credentials when less than this remains (its advisory refresh window).
 BOTOCORE_ADVISORY_REFRESH_SECONDS = 15 * 60
-
-
-def percentile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def spawn_times(hub, prefix: str, count: int) -> list[float]:
@@ -54,50 +50,6 @@ def spawn_times(hub, prefix: str, count: int) -> list[float]:
         times.append(time.perf_counter() - started)
         hub.stop_server(name)
     return times
-
-
-def start_stub_servers(hub, prefix: str, count: int) -> tuple[str, list[str]]:
-    names = [f"stub-{prefix}-{i:02d}" for i in range(count)]
-    hub.add_people({name: person("analysts") for name in names})
-    for name in names:
-        hub.login(name)
-        assert hub.spawn(name)["ready"]
-    env = hub.server_env(names[0])
-    return env["JUPYTERHUB_AWS_BROKER_URL"], [hub.server_token(n) for n in names]
-
-
-async def load(url: str, tokens: list[str], total: int, concurrency: int = 50) -> dict:
-    """``concurrency`` clients, each with its own server token, ``total`` requests in all."""
-    latencies = []
-    per_client = total // concurrency
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-
-        async def client(token):
-            headers = {"Authorization": f"token {token}"}
-            for _ in range(per_client):
-                started = time.perf_counter()
-                async with session.get(f"{url}v1/credentials", headers=headers) as response:
-                    await response.read()
-                    assert response.status == 200, response.status
-                latencies.append(time.perf_counter() - started)
-
-        # warm-up: one request per client (mints in the cached case)
-        await asyncio.gather(*(client_once(session, url, t) for t in tokens[:concurrency]))
-        started = time.perf_counter()
-        await asyncio.gather(*(client(tokens[i % len(tokens)]) for i in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return {
-        "requests": len(latencies),
-        "rps": len(latencies) / elapsed,
-        "p50_ms": 1000 * percentile(latencies, 0.50),
-        "p99_ms": 1000 * percentile(latencies, 0.99),
-    }
-
-
-async def client_once(session, url, token):
-    async with session.get(f"{url}v1/credentials", headers={"Authorization": f"token {token}"}) as response:
-        await response.read()
 
 
 def simulated_refreshing(moto: str, people: int, clients_per_person: int, hours: float, session_seconds: int) -> dict:
@@ -184,6 +136,8 @@ def main(argv=None) -> int:
         finally:
             stop(moto_proc)
 
+    for name in ("cached", "uncached"):
+        assert not results[name]["failures"], f"{name}: failed requests {results[name]['failures'][:10]}"
     print(f"(a) spawn-to-ready over {args.spawns} spawns each, real JupyterLab with S3Contents in moto:")
     print(f"    brokering on : median {statistics.median(on):.2f} s (min {min(on):.2f}, max {max(on):.2f})")
     print(f"    brokering off: median {statistics.median(off):.2f} s (min {min(off):.2f}, max {max(off):.2f})")
