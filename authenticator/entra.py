@@ -19,7 +19,8 @@ import os
 import secrets
 import time
 
-from jupyterhub import orm
+from cryptography.fernet import InvalidToken
+from jupyterhub import crypto, orm
 from jupyterhub.utils import url_path_join
 from oauthenticator.azuread import AzureAdOAuthenticator
 from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler, _deserialize_state, _serialize_state
@@ -524,10 +525,17 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         app = self.parent
         if app is None or not hasattr(app, "users"):
             return
-        orm_user = orm.User.find(app.db, username)
-        if orm_user is None:
+        # Only the account's encrypted auth_state: loading the whole account (its roles, groups and shares, each a
+        # query of its own) cost more than the rest of the authenticator's part of a sign-in together.
+        encrypted = app.db.query(orm.User.encrypted_auth_state).filter(orm.User.name == username).scalar()
+        if encrypted is None:
             return
-        state = await app.users[orm_user].get_auth_state() or {}
+        try:
+            state = await crypto.decrypt(encrypted) or {}
+        except (ValueError, InvalidToken, crypto.EncryptionUnavailable) as e:
+            # as JupyterHub's User.get_auth_state does: an unreadable auth_state is treated as none
+            self.log.warning("Could not read the auth_state of %s (%s)", username, type(e).__name__)
+            state = {}
         bound = state.get("entra", {}).get("oid")
         if bound and bound != oid:
             self.log.warning("Refused sign-in of %s: the account is bound to another Entra object id", username)
