@@ -33,6 +33,7 @@ from tests.fixtures.jupyterhub import DEMO_POLICY, start_hub, stop_hub
 HELPER_TIMEOUT_SECONDS = 10  # hub/aws_credential_process.py's default wait for the broker
 # A realistic length for an AWS STS session token. AWS does not fix it ("we strongly recommend that you make no
 # assumptions about the maximum size"); session policies and tags make it longer. moto's are shorter.
+# ref: https://docs.aws.amazon.com/sdk-for-sap-abap/v1/api/latest/sts/model/_AWS1_CL_STSGETSESSIONTOKENRSP.html
 STS_SESSION_TOKEN_CHARS = 1_000
 
 
@@ -47,7 +48,12 @@ def broker_process(hub) -> psutil.Process:
 
 def first_fetches(state: Path, moto: str, moto_pid: int, servers: int, requests: int, concurrency: int) -> dict:
     """``requests`` first fetches from ``servers`` stand-in servers, ``concurrency`` at a time."""
-    env = {"HUB_TEST_BROKER_ARGS": "--no-cache", "HUB_TEST_BROKER_TOKEN_CACHE_SECONDS": "0"}
+    env = {
+        "HUB_TEST_BROKER_ARGS": "--no-cache",
+        "HUB_TEST_BROKER_TOKEN_CACHE_SECONDS": "0",
+        # at 9:00 people have just signed in: the hub re-checks membership only after auth_refresh_age, as deployed
+        "HUB_TEST_AUTH_REFRESH_AGE": "300",
+    }
     hub = start_hub(state, moto, extra_env=env)
     try:
         url, tokens = start_stub_servers(hub, "storm", servers)

@@ -6,7 +6,8 @@ its listing cache), ``lstat`` reads the folder's ``.s3keep`` for its date (a HEA
 parents from that cache), ``dir_exists`` lists the folder again, and the content comes from that last listing. So each
 folder view costs one listing and a HEAD, and two listings and a HEAD whenever the folder is not cached: on the first
 view and after every save into it (a write evicts the folder), which is what the file browser shows after each save.
-With 1,000 notebooks a listing is two 1,000-key ListObjectsV2 pages, the whole cost of the view.
+With 1,000 notebooks a listing is two ListObjectsV2 pages (at most 1,000 keys each), the whole cost of the view.
+ref: https://docs.aws.amazon.com/AmazonS3/latest/userguide/ListingKeysUsingAPIs.html
 
 Here the listing is made once, from S3 (never from the cache): it tells that the folder exists, holds its ``.s3keep``
 (the folder's date) and its entries. Notebooks, files and everything else are S3Contents' own code.
