@@ -14,7 +14,7 @@ CHECKOV_VENV := .venv-checkov
 # The AWS CLI (v1, from PyPI) for the end-to-end test of credential_process: its own virtualenv, its own botocore.
 AWSCLI_VENV := .venv-awscli
 
-.PHONY: venv checkov-venv awscli-venv test lint format demo lock clean
+.PHONY: venv checkov-venv awscli-venv test lint format docs demo lock clean
 
 $(BIN)/.bootstrapped: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,10 @@ lint: $(BIN)/.bootstrapped
 format: $(BIN)/.bootstrapped
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# docs/configuration.md, from the traits' help (a unit test fails when it is out of date).
+docs: $(BIN)/.bootstrapped
+	$(BIN)/python docs/make_configuration.py
 
 # The whole system on this machine: emulated Entra ID and AWS (moto), the Terraform example applied to it, the hub on
 # http://127.0.0.1:8000. Prints who can sign in; Ctrl-C stops everything (hub/local_stack/). Needs Terraform.

@@ -9,10 +9,7 @@ Parsing is pure (:func:`parse_access_policy` takes the decoded YAML); only :func
 file. Every problem is reported as an :class:`AccessPolicyError` naming the file, the key and the fix.
 """
 
-import logging
-import os
 import re
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -346,32 +343,3 @@ def _parse_location(entry, where, deployment: Deployment, fail) -> S3Location:
     if access not in ACCESS_LEVELS:
         fail(f"{where}.access", f"{access!r} is not an access level", "use `read` or `read-write`")
     return S3Location(bucket, prefix, access)
-
-
-class PolicyFile:
-    """The access policy file, reloaded when it changes (looked at most every ``check_seconds``).
-
-    An invalid new version is logged and the previous policy stays in force: a typo in a ConfigMap must not lock
-    everyone out. The first load raises :class:`AccessPolicyError`, so a bad file still stops start-up.
-    """
-
-    def __init__(self, path, check_seconds: float = 10.0, log: logging.Logger | None = None):
-        self.path, self.check_seconds = str(path), check_seconds
-        self._log = log or logging.getLogger(__name__)
-        self._policy = load_access_policy(self.path)
-        self._mtime = os.stat(self.path).st_mtime
-        self._checked = time.monotonic()
-
-    @property
-    def policy(self) -> AccessPolicy:
-        now = time.monotonic()
-        if now - self._checked >= self.check_seconds:
-            self._checked = now
-            try:
-                mtime = os.stat(self.path).st_mtime
-                if mtime != self._mtime:
-                    self._policy, self._mtime = load_access_policy(self.path), mtime
-                    self._log.info("Access policy reloaded from %s", self.path)
-            except (OSError, AccessPolicyError) as e:
-                self._log.error("Access policy not reloaded, the previous one stays in force: %s", e)
-        return self._policy

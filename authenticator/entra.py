@@ -27,11 +27,13 @@ from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler, _deseri
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from tornado.httputil import url_concat
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 
-from .access_policy import AccessDecision, AccessPolicy, AccessPolicyError, PolicyFile
+from .access_policy import AccessDecision, AccessPolicy
+from .auth_state import ELIGIBLE_ROLES, eligible_roles
 from .graph import GraphClient, GraphError, has_group_overage
 from .oidc import IdTokenError, OpenIDProvider
+from .policy_file import AccessPolicyFile
 from .safe_names import safe_name
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -44,7 +46,7 @@ SIGN_IN_FAILED = (
 _KEPT_CLAIMS = ("oid", "tid", "sub", "preferred_username", "upn", "email", "name")
 
 
-class ConfigurationError(ValueError):
+class ConfigurationError(TraitError):
     """The authenticator's configuration cannot work; the message names the option and the fix."""
 
 
@@ -115,7 +117,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     @default("login_service")
     def _login_service_default(self):
-        return os.environ.get("LOGIN_SERVICE", "Microsoft Entra ID")
+        return "Microsoft Entra ID"
 
     authority = Unicode(
         "https://login.microsoftonline.com",
@@ -131,6 +133,15 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         """,
     )
 
+    tenant_id = Unicode(
+        config=True,
+        help="""
+        Your Directory (tenant) ID, a GUID (Entra admin center, Overview). Required. Only this tenant's accounts
+        can sign in: multi-tenant values (`common`, `organizations`, `consumers`) are refused, since anyone's account
+        could then sign in. Endpoints come from this tenant's OpenID discovery document under `authority`.
+        """,
+    )
+
     microsoft_graph_url = Unicode(
         "https://graph.microsoft.com",
         config=True,
@@ -140,23 +151,6 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
         (oauthenticator's `graph_url` is the sign-in host despite its name; here that is `authority`.)
         """,
-    )
-
-    access_policy_file = Unicode(
-        os.environ.get("ACCESS_POLICY_FILE", ""),
-        config=True,
-        help="""
-        Path of the access policy YAML: which Entra groups grant which AWS role and S3 locations, and which make
-        hub admins. The same file Terraform reads. Required; a bad file stops the hub at start-up.
-        A changed file is picked up without a restart (checked at most every `access_policy_check_seconds`);
-        if the new content is invalid, the previous policy stays in force and an error is logged.
-        """,
-    )
-
-    access_policy_check_seconds = Float(
-        10,
-        config=True,
-        help="How often, at most, to look whether `access_policy_file` has changed.",
     )
 
     tls_ca_bundle = Unicode(
@@ -249,9 +243,58 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         # Who may sign in is the access policy's decision (check_allowed), not allowed_users/allow_all.
         return True
 
+    # Settings that are not secret come from the hub config only (Helm: hub.config.EntraIDOAuthenticator), never
+    # from environment variables the base classes would read (AAD_TENANT_ID, OAUTH_CLIENT_ID, OAUTH_CALLBACK_URL):
+    # one place to look. The client secret stays in the environment (OAUTH_CLIENT_SECRET, from a Secret).
     @default("tenant_id")
     def _tenant_id_default(self):
-        return os.environ.get("AAD_TENANT_ID", os.environ.get("ENTRA_TENANT_ID", ""))
+        return ""
+
+    @default("client_id")
+    def _client_id_default(self):
+        return ""
+
+    @default("oauth_callback_url")
+    def _oauth_callback_url_default(self):
+        return ""
+
+    @default("auth_refresh_age")
+    def _auth_refresh_age_default(self):
+        # Re-check group membership with Microsoft Graph at most every 5 minutes while people work ...
+        return 300
+
+    @default("refresh_pre_spawn")
+    def _refresh_pre_spawn_default(self):
+        # ... and before each server starts.
+        return True
+
+    @validate("tenant_id")
+    def _valid_tenant_id(self, proposal):
+        value = proposal.value.strip().lower()
+        if not _GUID.fullmatch(value):
+            raise ConfigurationError(
+                f"EntraIDOAuthenticator.tenant_id must be your Directory (tenant) ID, a GUID (got {proposal.value!r}). "
+                "Multi-tenant values such as 'common' or 'organizations' are refused: anyone's account could "
+                "sign in."
+            )
+        return value
+
+    @validate("authority", "microsoft_graph_url")
+    def _valid_https_url(self, proposal):
+        if not proposal.value.startswith("https://"):
+            raise ConfigurationError(
+                f"EntraIDOAuthenticator.{proposal.trait.name} must be an https:// URL (got {proposal.value!r})"
+            )
+        return proposal.value.rstrip("/")
+
+    @validate("enable_auth_state")
+    def _auth_state_stays_on(self, proposal):
+        if not proposal.value:
+            raise ConfigurationError(
+                "EntraIDOAuthenticator.enable_auth_state must stay True: the eligible roles live in the encrypted "
+                "auth_state"
+            )
+        return proposal.value
 
     @default("http_request_kwargs")
     def _http_request_kwargs_default(self):
@@ -263,52 +306,39 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        try:
-            self.check_configuration()
-        except (ConfigurationError, AccessPolicyError) as e:
-            # Stop the hub with the message alone: a traceback would bury which setting to fix.
-            raise SystemExit(f"EntraIDOAuthenticator cannot start: {e}") from None
+        self._check_required_settings()
+        self._policy_file = AccessPolicyFile(parent=self)
+        self._policy_file.policy  # noqa: B018 - a missing or invalid policy file stops start-up here
         self._provider = OpenIDProvider(
-            f"{self.authority.rstrip('/')}/{self.tenant_id}/v2.0/.well-known/openid-configuration",
+            f"{self.authority}/{self.tenant_id}/v2.0/.well-known/openid-configuration",
             self._fetch_json,
             jwks_min_refetch_seconds=self.jwks_min_refetch_seconds,
         )
         self._graph = None
 
-    def check_configuration(self):
-        """Refuse settings that cannot work, naming the option and the fix; load the access policy."""
-        cls = type(self).__name__
-        if not _GUID.fullmatch(self.tenant_id.lower()):
+    def _check_required_settings(self):
+        """Settings without a usable default (formats are checked as each is set, by the validators above)."""
+        if not self.tenant_id:
             raise ConfigurationError(
-                f"{cls}.tenant_id must be your Directory (tenant) ID, a GUID (got {self.tenant_id or 'nothing'!r}). "
-                "Multi-tenant values such as 'common' or 'organizations' are refused: anyone's account could "
-                "sign in."
+                "EntraIDOAuthenticator.tenant_id is not set: use your Directory (tenant) ID, a GUID (Helm: "
+                "hub.config.EntraIDOAuthenticator.tenant_id)"
             )
-        self.tenant_id = self.tenant_id.lower()
         if not self.client_id:
-            raise ConfigurationError(f"{cls}.client_id is not set: use the app registration's Application (client) ID")
+            raise ConfigurationError(
+                "EntraIDOAuthenticator.client_id is not set: use the app registration's Application (client) ID "
+                "(Helm: hub.config.EntraIDOAuthenticator.client_id)"
+            )
         if not self.client_secret:
             raise ConfigurationError(
-                f"{cls}.client_secret is not set: give it through the OAUTH_CLIENT_SECRET environment variable"
+                "EntraIDOAuthenticator.client_secret is not set: give it through the OAUTH_CLIENT_SECRET environment "
+                "variable (on Kubernetes from a Secret, never in a values file)"
             )
-        if not self.authority.startswith("https://"):
-            raise ConfigurationError(f"{cls}.authority must be an https:// URL (got {self.authority!r})")
-        if not self.access_policy_file:
-            raise ConfigurationError(
-                f"{cls}.access_policy_file is not set: point it (or ACCESS_POLICY_FILE) at the access policy YAML"
-            )
-        # JupyterHub's CryptKeeper takes its keys from JUPYTERHUB_CRYPT_KEY or from config (CryptKeeper.keys).
-        has_key = os.environ.get("JUPYTERHUB_CRYPT_KEY") or self.config.get("CryptKeeper", {}).get("keys")
-        if self.enable_auth_state and not has_key:
+        # JupyterHub's CryptKeeper takes its keys from JUPYTERHUB_CRYPT_KEY (a secret) or from CryptKeeper.keys.
+        if not (os.environ.get("JUPYTERHUB_CRYPT_KEY") or self.config.get("CryptKeeper", {}).get("keys")):
             raise ConfigurationError(
                 "JUPYTERHUB_CRYPT_KEY is not set: auth_state (tokens and eligible roles) must be encrypted. "
                 "Generate one with `openssl rand -hex 32` and set it in the hub's environment"
             )
-        if not self.enable_auth_state:
-            raise ConfigurationError(
-                f"{cls}.enable_auth_state must stay True: the eligible roles live in the encrypted auth_state"
-            )
-        self._policy_file = PolicyFile(self.access_policy_file, self.access_policy_check_seconds, self.log)
 
     # ---- the access policy, reloaded when the file changes --------------------------------------------------------
 
@@ -344,7 +374,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     def graph(self) -> GraphClient:
         if self._graph is None:
             self._graph = GraphClient(
-                authority=f"{self.authority.rstrip('/')}/{self.tenant_id}",
+                authority=f"{self.authority}/{self.tenant_id}",
                 client_id=self.client_id,
                 client_secret=self.client_secret,
                 graph_url=self.microsoft_graph_url,
@@ -452,7 +482,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     def _apply_decision(self, auth_model, decision: AccessDecision, checked_at: float):
         auth_state = auth_model["auth_state"]
         auth_state["entra"]["groups_checked_at"] = checked_at
-        auth_state["eligible_roles"] = decision.eligible_roles()
+        auth_state[ELIGIBLE_ROLES] = decision.eligible_roles()
         # Set explicitly, so that leaving the admin group also takes admin rights away.
         auth_model["admin"] = decision.admin or auth_model["name"] in self.admin_users
         auth_model["groups"] = decision.group_names
@@ -465,12 +495,12 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     async def get_user_groups(self, auth_state):
         """JupyterHub groups mirror the person's access groups (``manage_groups``)."""
-        return {role["access_group"] for role in auth_state.get("eligible_roles", [])}
+        return {role["access_group"] for role in eligible_roles(auth_state)}
 
     async def check_allowed(self, username, auth_model):
         if auth_model is None:
             return True
-        if not auth_model["auth_state"].get("eligible_roles"):
+        if not eligible_roles(auth_model["auth_state"]):
             self.log.warning("Refused sign-in of %s: in no access group of the access policy", username)
             raise web.HTTPError(
                 403,

@@ -69,9 +69,12 @@ def render_text(answer: dict) -> str:
 
 
 def _graph_groups_of(user: str, args) -> tuple[str, set[str]]:
-    missing = [v for v in ("ENTRA_TENANT_ID", "ENTRA_CLIENT_ID", "OAUTH_CLIENT_SECRET") if not os.environ.get(v)]
+    # The hub's app registration, under the names the hub uses: its tenant_id and client_id settings, and the
+    # client secret from the same environment variable as the hub's (a secret never goes on a command line).
+    missing = [name for name, value in (("--tenant-id", args.tenant_id), ("--client-id", args.client_id)) if not value]
+    missing += [] if os.environ.get("OAUTH_CLIENT_SECRET") else ["OAUTH_CLIENT_SECRET in the environment"]
     if missing:
-        raise GraphError(f"--user needs {', '.join(missing)} in the environment (the hub's app registration)")
+        raise GraphError(f"--user needs {', '.join(missing)} (the hub's app registration)")
     verify = args.ca_bundle or True
 
     async def fetch_json(url, headers):
@@ -83,8 +86,8 @@ def _graph_groups_of(user: str, args) -> tuple[str, set[str]]:
         return response.json()
 
     graph = GraphClient(
-        authority=f"{args.authority.rstrip('/')}/{os.environ['ENTRA_TENANT_ID']}",
-        client_id=os.environ["ENTRA_CLIENT_ID"],
+        authority=f"{args.authority.rstrip('/')}/{args.tenant_id}",
+        client_id=args.client_id,
         client_secret=os.environ["OAUTH_CLIENT_SECRET"],
         graph_url=args.graph_url,
         fetch_json=fetch_json,
@@ -111,6 +114,10 @@ def main(argv=None) -> int:
     who.add_argument("--user", help="a user principal name or object id, looked up in Microsoft Graph")
     ask.add_argument("--username", help="the hub username, to show the person's own S3 home (with --groups)")
     ask.add_argument("--strip-domain", action="append", default=[], help="as the hub's username_strip_domains")
+    # With --user: the hub's settings of the same names (EntraIDOAuthenticator.tenant_id, client_id, authority,
+    # microsoft_graph_url, tls_ca_bundle, http_timeout_seconds).
+    ask.add_argument("--tenant-id", help="with --user: the Directory (tenant) ID, as the hub's tenant_id")
+    ask.add_argument("--client-id", help="with --user: the app registration's Application (client) ID")
     ask.add_argument("--authority", default="https://login.microsoftonline.com")
     ask.add_argument("--graph-url", default="https://graph.microsoft.com")
     ask.add_argument("--ca-bundle", default=None, help="CA bundle for a private CA or the local emulator")

@@ -12,7 +12,8 @@
 The result holds, and nothing else:
 - from Terraform's `helm_values` output: the hub service account's IRSA annotation (the broker's role) and the
   broker's AWS settings (hub.extraEnv AWS_*);
-- the images, the host (ingress, OAuth callback), the Entra tenant and client IDs (not secrets);
+- the images, the host (ingress), the Entra tenant and client IDs and the OAuth callback URL (not secrets, as
+  hub.config.EntraIDOAuthenticator settings);
 - hub.extraFiles: the access policy and the hub's Python configuration (hub/config/*.py), mounted where
   the chart loads them;
 - singleuser.extraFiles: the user servers' AWS config, whose `credential_process` runs the credential helper.
@@ -35,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 HUB_CONFIG_DIRS = (REPO / "hub" / "config",)
 # Where the chart's jupyterhub_config.py looks for more configuration files.
 HUB_CONFIG_MOUNT = "/usr/local/etc/jupyterhub/jupyterhub_config.d"
-# helm/values.yaml sets ACCESS_POLICY_FILE to this path.
+# helm/values.yaml sets hub.config.AccessPolicyFile.path to this path.
 ACCESS_POLICY_MOUNT = "/usr/local/etc/jupyterhub/access-policy/access-policy.yaml"
 # The user image's credential helper and the AWS config that runs it (hub.spawn.BrokeredKubeSpawner's defaults).
 HELPER_COMMAND = "python3 -I /etc/jupyter/aws_credential_process.py"
@@ -142,13 +143,11 @@ def generated_values(
     """The generated values document (plain data; the caller writes it as YAML)."""
     hub = tf_values.get("hub") or {}
     extra_env = dict(hub.get("extraEnv") or {})
-    extra_env.update(
-        {
-            "ENTRA_TENANT_ID": site.entra_tenant_id.lower(),
-            "OAUTH_CLIENT_ID": site.entra_client_id.lower(),
-            "OAUTH_CALLBACK_URL": f"https://{site.host}/hub/oauth_callback",
-        }
-    )
+    entra = {
+        "tenant_id": site.entra_tenant_id.lower(),
+        "client_id": site.entra_client_id.lower(),
+        "oauth_callback_url": f"https://{site.host}/hub/oauth_callback",
+    }
     extra_files = {
         "access-policy": {"mountPath": ACCESS_POLICY_MOUNT, "stringData": policy_text},
     }
@@ -161,6 +160,7 @@ def generated_values(
         "hub": {
             "image": split_image("--hub-image", site.hub_image),
             "serviceAccount": {"annotations": dict(hub["serviceAccount"]["annotations"])},
+            "config": {"EntraIDOAuthenticator": entra},
             "extraEnv": extra_env,
             "extraFiles": extra_files,
         },

@@ -32,10 +32,12 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Bool, Float, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from authenticator.access_policy import AccessPolicy, PolicyFile
+from authenticator.access_policy import AccessPolicy
+from authenticator.auth_state import EligibleRole, eligible_roles
+from authenticator.policy_file import AccessPolicyFile
 from authenticator.safe_names import safe_name
 
-from .broker.grants import ROLE_OPTION
+from .broker.contract import DEFAULT_PORT, ROLE_OPTION, SERVICE_PREFIX
 
 HELPER_PATH = Path(__file__).resolve().parent / "aws_credential_process.py"
 USER_SERVER_CONFIG_DIR = Path(__file__).resolve().parent / "user-server"
@@ -74,12 +76,7 @@ class AWSCredentialsUnavailable(web.HTTPError):
 # ---- pure builders -------------------------------------------------------------------------------------------------
 
 
-def eligible_choices(auth_state: dict | None) -> list[dict]:
-    """The person's eligible roles from the authenticator's auth_state, in access-policy order."""
-    return list((auth_state or {}).get("eligible_roles") or [])
-
-
-def options_form_html(choices: list[dict], last_choice: str | None) -> str:
+def options_form_html(choices: list[EligibleRole], last_choice: str | None) -> str:
     """The role picker: empty (no form) for one role or none; a select listing display names for several."""
     if len(choices) < 2:
         return ""
@@ -100,7 +97,7 @@ def options_form_html(choices: list[dict], last_choice: str | None) -> str:
     )
 
 
-def resolve_role(choices: list[dict], user_options: dict | None) -> dict:
+def resolve_role(choices: list[EligibleRole], user_options: dict | None) -> EligibleRole:
     """The eligible role the server will use, from what the form or API sent; refuses anything else."""
     if not choices:
         raise RoleChoiceError(
@@ -130,8 +127,7 @@ def aws_config_text(helper_command: str, region: str) -> str:
 def server_environment(
     *,
     username: str,
-    server_name: str,
-    role: dict,
+    role: EligibleRole,
     policy: AccessPolicy,
     broker_url: str,
     aws_config_file: str,
@@ -184,29 +180,24 @@ def write_file_atomically(path: str, text: str) -> None:
 
 # ---- the mixin -------------------------------------------------------------------------------------------------------
 
-_policy_files: dict[str, PolicyFile] = {}
-
 
 class BrokeredAWSMixin(LoggingConfigurable):
     """Put in front of a Spawner class. Configure as ``c.BrokeredAWSMixin.<setting>``."""
 
     broker_url = Unicode(
-        "",
         config=True,
-        help="""The broker's URL as the hub reaches it (ending in the service prefix), for the spawn-time check.""",
+        help=f"""
+        The credential broker's URL as the hub reaches it (ending in the service prefix {SERVICE_PREFIX}), for the
+        spawn-time check. Default: the broker on this machine, http://127.0.0.1:{DEFAULT_PORT}{SERVICE_PREFIX}.
+        """,
     )
     broker_url_for_servers = Unicode(
         "",
         config=True,
-        help="""
-        The broker's URL as notebook servers reach it (default: `broker_url`). On Kubernetes, through the proxy:
-        `http://proxy-public/services/aws-credentials/`.
+        help=f"""
+        The credential broker's URL as notebook servers reach it (empty: `broker_url`). On Kubernetes, through the
+        hub Service's broker port, inside the cluster: http://hub:{DEFAULT_PORT}{SERVICE_PREFIX}.
         """,
-    )
-    access_policy_file = Unicode(
-        os.environ.get("ACCESS_POLICY_FILE", ""),
-        config=True,
-        help="The access policy YAML, the same file the authenticator and the broker read.",
     )
     helper_command = Unicode(
         config=True,
@@ -244,6 +235,10 @@ class BrokeredAWSMixin(LoggingConfigurable):
         help="Limit for the spawn-time check through the broker (one STS call at most).",
     )
 
+    @default("broker_url")
+    def _default_broker_url(self):
+        return f"http://127.0.0.1:{DEFAULT_PORT}{SERVICE_PREFIX}"
+
     @default("helper_command")
     def _default_helper_command(self):
         return f"{sys.executable} -I {HELPER_PATH}"
@@ -254,19 +249,13 @@ class BrokeredAWSMixin(LoggingConfigurable):
 
     @property
     def aws_policy(self) -> AccessPolicy:
-        if not self.access_policy_file:
-            raise AWSCredentialsUnavailable(
-                "The hub is misconfigured: BrokeredAWSMixin.access_policy_file (ACCESS_POLICY_FILE) is not set.", 500
-            )
-        source = _policy_files.get(self.access_policy_file)
-        if source is None:
-            source = _policy_files[self.access_policy_file] = PolicyFile(self.access_policy_file)
-        return source.policy
+        """The access policy in force (``c.AccessPolicyFile.path``, shared with the authenticator and the broker)."""
+        return AccessPolicyFile(parent=self).policy
 
     # -- role choice
 
-    async def _choices(self) -> list[dict]:
-        return eligible_choices(await self.user.get_auth_state())
+    async def _choices(self) -> list[EligibleRole]:
+        return eligible_roles(await self.user.get_auth_state())
 
     @default("options_form")
     def _default_options_form(self):
@@ -374,7 +363,6 @@ class BrokeredAWSMixin(LoggingConfigurable):
             env.update(
                 server_environment(
                     username=self.user.name,
-                    server_name=self.name,
                     role=role,
                     policy=self.aws_policy,
                     broker_url=self.broker_url_for_servers or self.broker_url,

@@ -4,7 +4,8 @@ import asyncio
 import logging
 import sys
 
-from authenticator.access_policy import AccessPolicyError, PolicyFile
+from authenticator.access_policy import AccessPolicyError
+from authenticator.policy_file import AccessPolicyFile as PolicyFile
 
 from .cache import CredentialCache, TTLCache
 from .metrics import BrokerMetrics
@@ -89,7 +90,8 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s")
     try:
         settings = BrokerSettings.from_env()
-        policy_file = PolicyFile(settings.access_policy_file, log=logging.getLogger("aws_broker"))
+        policy_file = PolicyFile(path=settings.access_policy_file, log=logging.getLogger("aws_broker"))
+        policy_file.policy  # noqa: B018 - a bad file stops start-up
     except (BrokerConfigError, AccessPolicyError) as e:
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2

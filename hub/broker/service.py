@@ -27,7 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from authenticator.access_policy import PolicyFile
+from authenticator.policy_file import AccessPolicyFile as PolicyFile
 
 from . import errors
 from .access_page import access_page_routes, access_page_settings

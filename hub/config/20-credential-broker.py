@@ -13,23 +13,22 @@ import sys
 BROKER_SERVICE_NAME = "aws-credentials"
 BROKER_SCOPE = "custom:aws-credentials:issue"
 
-if not os.environ.get("ACCESS_POLICY_FILE"):
-    raise SystemExit("The AWS credential broker cannot start: ACCESS_POLICY_FILE is not set (the access policy YAML)")
-try:
-    _port = int(os.environ.get("BROKER_PORT", "8181"))
-except ValueError:
-    raise SystemExit(f"BROKER_PORT={os.environ['BROKER_PORT']!r} is not a port number") from None
-_host = os.environ.get("BROKER_HOST", "127.0.0.1")
+# (interim, until the broker reads its settings from the hub config) the policy and port from the hub config.
+_policy = c.AccessPolicyFile.get("path") or ""
+if not _policy:
+    raise SystemExit("The AWS credential broker cannot start: AccessPolicyFile.path is not set")
+_port = int(c.CredentialBroker.get("port", 8181))
+_host = c.CredentialBroker.get("ip", "127.0.0.1")
 
 # The broker's environment: what it needs, nothing else (a hub-managed service does not inherit the hub's).
 _passed = ("ACCESS_POLICY_FILE", "PATH", "PYTHONPATH", "HOME", "LANG", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-_environment = {name: os.environ[name] for name in _passed if name in os.environ}
+_environment = {name: os.environ[name] for name in _passed if name in os.environ} | {"ACCESS_POLICY_FILE": _policy}
 _environment.update({name: value for name, value in os.environ.items() if name.startswith(("AWS_", "BROKER_"))})
 
 c.JupyterHub.services.append(
     {
         "name": BROKER_SERVICE_NAME,
-        "url": f"http://{_host}:{_port}",
+        "url": c.CredentialBroker.get("url") or f"http://{_host}:{_port}",
         "command": [sys.executable, "-m", "hub.broker"],
         "environment": _environment,
         "display": False,

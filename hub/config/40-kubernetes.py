@@ -1,28 +1,13 @@
 # User pods on Kubernetes (KubeSpawner): nothing secret in the pod spec, no Kubernetes API token in the pod.
-# Does nothing under any other spawner (the local stack loads the same folder). Loaded after 30-spawner.py, which
-# picks the spawner class; on Kubernetes the chart mounts this file into jupyterhub_config.d (helm/values.yaml).
+# Only KubeSpawner reads these settings, so the local stack loads the same folder harmlessly; on Kubernetes the chart
+# mounts this file into jupyterhub_config.d (helm/values.yaml picks hub.spawn.BrokeredKubeSpawner).
 #
 # - The server's JupyterHub API token, and any other variable whose name says it is secret, moves from the pod spec
 #   into a per-server Secret `<pod name>-env`, referenced with secretKeyRef and deleted with the pod by its owner
 #   reference (hub/kubernetes_secrets.py explains the order of the two steps).
 # - The pod gets no service account token: notebook code has no business with the Kubernetes API.
 # Security contexts, images and resources are plain settings: they live in helm/values.yaml.
-from importlib.metadata import entry_points
-
-from traitlets.utils.importstring import import_item
-
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
-
-
-def _spawner_class(value):
-    if not isinstance(value, str):
-        return value
-    if "." in value:
-        return import_item(value)
-    for entry_point in entry_points(group="jupyterhub.spawners"):
-        if entry_point.name == value:
-            return entry_point.load()
-    return None
 
 
 def _run_both(first, second):
@@ -37,17 +22,9 @@ def _run_both(first, second):
     return hook
 
 
-def _is_kubespawner(cls) -> bool:
-    try:
-        from kubespawner import KubeSpawner
-    except ImportError:
-        return False
-    return isinstance(cls, type) and issubclass(cls, KubeSpawner)
-
-
-if _is_kubespawner(_spawner_class(c.JupyterHub.get("spawner_class", ""))):
-    _earlier = c.KubeSpawner.get("modify_pod_hook")
-    c.KubeSpawner.modify_pod_hook = _run_both(_earlier, move_secret_env) if _earlier else move_secret_env
-    _earlier = c.KubeSpawner.get("after_pod_created_hook")
-    c.KubeSpawner.after_pod_created_hook = _run_both(_earlier, create_env_secret) if _earlier else create_env_secret
-    c.KubeSpawner.automount_service_account_token = False
+# Settings of KubeSpawner's: under any other spawner class nobody reads them.
+_earlier = c.KubeSpawner.get("modify_pod_hook")
+c.KubeSpawner.modify_pod_hook = _run_both(_earlier, move_secret_env) if _earlier else move_secret_env
+_earlier = c.KubeSpawner.get("after_pod_created_hook")
+c.KubeSpawner.after_pod_created_hook = _run_both(_earlier, create_env_secret) if _earlier else create_env_secret
+c.KubeSpawner.automount_service_account_token = False

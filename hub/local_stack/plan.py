@@ -13,6 +13,7 @@ from pathlib import Path
 
 from authenticator.access_policy import AccessPolicy
 from authenticator.entra import hub_username
+from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_POLICY = REPO / "hub" / "demo" / "access-policy.yaml"
@@ -24,7 +25,7 @@ STRIP_DOMAINS = ("contoso.example",)
 CLIENT_ID = "7d1d1e0b-9a5e-4a57-9c8a-2f0d6d3c1b2a"
 # Microsoft's limit: above this many groups the id_token carries no group list (overage).
 GROUPS_CLAIM_LIMIT = 200
-PAGE_PATH = "/services/aws-credentials/access"
+PAGE_PATH = f"{SERVICE_PREFIX}access"
 
 # name: (environment variable, default)
 PORTS = {
@@ -33,7 +34,7 @@ PORTS = {
     "moto": ("LOCAL_STACK_MOTO_PORT", 5000),
     "hub_api": ("LOCAL_STACK_HUB_API_PORT", 8081),
     "proxy_api": ("LOCAL_STACK_PROXY_API_PORT", 8001),
-    "broker": ("LOCAL_STACK_BROKER_PORT", 8181),
+    "broker": ("LOCAL_STACK_BROKER_PORT", DEFAULT_PORT),
 }
 
 
@@ -211,33 +212,32 @@ def hub_environment(env, settings: Settings, the: Secrets, emulator: dict, polic
     return {
         **_base_environment(env),
         "PYTHONPATH": str(REPO),
-        # Sign-in: the real authenticator against the emulator.
-        "ENTRA_TENANT_ID": emulator["tenant_id"],
-        "ENTRA_AUTHORITY": emulator["url"],
-        "MICROSOFT_GRAPH_URL": emulator["graph_url"],
-        "ENTRA_CA_BUNDLE": emulator["ca_path"],
-        "ENTRA_USERNAME_STRIP_DOMAINS": ",".join(STRIP_DOMAINS),
-        "OAUTH_CLIENT_ID": CLIENT_ID,
-        "OAUTH_CLIENT_SECRET": the.client_secret,
-        "OAUTH_CALLBACK_URL": settings.callback_url,
-        "JUPYTERHUB_CRYPT_KEY": the.crypt_key,
-        "ACCESS_POLICY_FILE": str(DEMO_POLICY),
-        # The broker: its AWS is the moto server, with throwaway keys (passed to the broker only, never to servers).
-        "BROKER_PORT": str(settings.ports["broker"]),
-        "AWS_ENDPOINT_URL": settings.moto_url,
-        "AWS_ACCESS_KEY_ID": the.aws_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": the.aws_secret_access_key,
-        "AWS_REGION": policy.deployment.aws_region,
-        "HUB_SPAWNER": "local",
-        # The proxy, started by the hub from the project's node_modules.
-        "CONFIGPROXY_AUTH_TOKEN": the.proxy_token,
+        # hub/local_stack/jupyterhub_config.py: the settings a deployment gives in hub.config, for this machine.
         "LOCAL_STACK_DIR": str(settings.state_dir / "hub"),
         "LOCAL_STACK_HUB_PORT": str(settings.ports["hub"]),
         "LOCAL_STACK_HUB_API_PORT": str(settings.ports["hub_api"]),
         "LOCAL_STACK_PROXY_API_PORT": str(settings.ports["proxy_api"]),
         "LOCAL_STACK_PROXY_COMMAND": str(REPO / "node_modules" / ".bin" / "configurable-http-proxy"),
+        "LOCAL_STACK_BROKER_PORT": str(settings.ports["broker"]),
         "LOCAL_STACK_HUB_CONFIG_DIR": str(REPO / "hub" / "config"),
         "LOCAL_STACK_SERVER_COMMAND": str(bin_dir / "jupyterhub-singleuser"),
+        "LOCAL_STACK_POLICY_FILE": str(DEMO_POLICY),
+        "LOCAL_STACK_MOTO_URL": settings.moto_url,
+        "LOCAL_STACK_ENTRA_URL": emulator["url"],
+        "LOCAL_STACK_GRAPH_URL": emulator["graph_url"],
+        "LOCAL_STACK_ENTRA_CA_BUNDLE": emulator["ca_path"],
+        "LOCAL_STACK_ENTRA_TENANT_ID": emulator["tenant_id"],
+        "LOCAL_STACK_ENTRA_CLIENT_ID": CLIENT_ID,
+        "LOCAL_STACK_USERNAME_STRIP_DOMAINS": ",".join(STRIP_DOMAINS),
+        # Secrets: the emulated app registration's, auth_state's key, the proxy's token, and the broker's AWS (the
+        # moto server with throwaway keys; hub/config/20-credential-broker.py passes AWS_* to the broker only).
+        "OAUTH_CLIENT_SECRET": the.client_secret,
+        "JUPYTERHUB_CRYPT_KEY": the.crypt_key,
+        "CONFIGPROXY_AUTH_TOKEN": the.proxy_token,
+        "AWS_ENDPOINT_URL": settings.moto_url,
+        "AWS_ACCESS_KEY_ID": the.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": the.aws_secret_access_key,
+        "AWS_REGION": policy.deployment.aws_region,
     }
 
 

@@ -17,7 +17,7 @@ ENGINEERS = "d088b0d7-c5c7-4091-a07c-643a7be0ab53"
 
 
 def entra_access(*args, env=None):
-    clean = {k: v for k, v in os.environ.items() if k not in ("OAUTH_CLIENT_SECRET", "ENTRA_CLIENT_ID")}
+    clean = {k: v for k, v in os.environ.items() if k != "OAUTH_CLIENT_SECRET"}
     return subprocess.run(
         [sys.executable, "-m", "authenticator.explain", *args],
         capture_output=True,
@@ -53,12 +53,9 @@ def test_explain_no_access_lists_the_granting_groups_and_exits_1():
 
 
 def test_explain_a_user_reads_their_groups_from_graph(entra_emulator):
-    env = {
-        "ENTRA_TENANT_ID": entra_emulator.tenant_id,
-        "ENTRA_CLIENT_ID": entra_emulator.client_id,
-        "OAUTH_CLIENT_SECRET": entra_emulator.client_secret,
-    }
-    args = ["--authority", entra_emulator.url, "--graph-url", entra_emulator.graph_url]
+    env = {"OAUTH_CLIENT_SECRET": entra_emulator.client_secret}
+    args = ["--tenant-id", entra_emulator.tenant_id, "--client-id", entra_emulator.client_id]
+    args += ["--authority", entra_emulator.url, "--graph-url", entra_emulator.graph_url]
     args += ["--ca-bundle", entra_emulator.ca_path, "--strip-domain", "contoso.example", "--json"]
     result = entra_access("explain", "--policy", POLICY, "--user", "olga@contoso.example", *args, env=env)
     assert result.returncode == 0, result.stderr
@@ -76,8 +73,8 @@ def test_explain_a_user_reads_their_groups_from_graph(entra_emulator):
         (
             ["explain", "--policy", POLICY, "--user", "ana@contoso.example"],
             {},
-            "entra-access: --user needs ENTRA_TENANT_ID, ENTRA_CLIENT_ID, OAUTH_CLIENT_SECRET in the environment "
-            "(the hub's app registration)\n",
+            "entra-access: --user needs --tenant-id, --client-id, OAUTH_CLIENT_SECRET in the environment (the hub's "
+            "app registration)\n",
         ),
         (
             ["check", "--policy", "/nonexistent.yaml"],
@@ -88,7 +85,7 @@ def test_explain_a_user_reads_their_groups_from_graph(entra_emulator):
     ],
 )
 def test_bad_use_is_a_clear_error_not_a_traceback(args, env, message):
-    result = entra_access(*args, env={"ENTRA_TENANT_ID": "", **env})
+    result = entra_access(*args, env=env)
     assert result.returncode == 2
     assert result.stderr == message
     assert result.stdout == ""

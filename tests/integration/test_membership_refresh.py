@@ -6,6 +6,7 @@ import time
 
 import pytest
 from tornado import web
+from traitlets.config import Config
 
 from authenticator.entra import EntraIDOAuthenticator
 from tests.fixtures.servers import REPO, free_port
@@ -26,6 +27,12 @@ class SignedInUser:
         return self.auth_state
 
 
+def policy_config() -> Config:
+    config = Config()
+    config.AccessPolicyFile.path = str(POLICY)
+    return config
+
+
 @pytest.fixture
 def authenticator(entra_emulator_reset, monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "00" * 32)
@@ -37,7 +44,7 @@ def authenticator(entra_emulator_reset, monkeypatch):
         authority=emulator.url,
         microsoft_graph_url=emulator.graph_url,
         tls_ca_bundle=emulator.ca_path,
-        access_policy_file=POLICY,
+        config=policy_config(),
         username_strip_domains=["contoso.example"],
         http_timeout_seconds=2,
     )
@@ -111,7 +118,7 @@ async def test_identity_provider_down_is_a_clear_error_within_bounded_time(monke
         client_id="client",
         client_secret="generated-at-test-time",
         authority=f"https://127.0.0.1:{free_port()}",  # nothing listens there
-        access_policy_file=POLICY,
+        config=policy_config(),
         http_timeout_seconds=2,
     )
     started = time.monotonic()

@@ -117,6 +117,9 @@ class HubPod:
         # Keys left null (nameOverride, ...) are absent from the chart's copy: its code relies on that, e.g.
         # get_config("nameOverride", default=<chart name>) for the `app` label its network policies select on.
         chart_values = {**without_nulls(values), "Chart": CHART, "Release": RELEASE}
+        # Paths in hub.config that point into the container's /usr/local/etc/jupyterhub/ point under `root` here.
+        hub_values = chart_values["hub"] = dict(chart_values["hub"])
+        hub_values["config"] = self._paths_under_root(hub_values.get("config") or {})
         (etc / "secret" / "values.yaml").write_text(yaml.safe_dump(chart_values))
         for key, value in CHART_SECRETS.items():
             (etc / "secret" / key).write_text(value)
@@ -143,6 +146,13 @@ class HubPod:
         }
         extra = resolve_env(values["hub"].get("extraEnv") or {}, secrets, fields, {**SERVICE_ENV, **fixed})
         self.env = {**SERVICE_ENV, **fixed, **{k: self.path(v) for k, v in extra.items()}}
+
+    def _paths_under_root(self, value):
+        if isinstance(value, dict):
+            return {k: self._paths_under_root(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._paths_under_root(v) for v in value]
+        return self.path(value) if isinstance(value, str) else value
 
     def path(self, value: str) -> str:
         """An absolute path inside the hub container, as a path on this machine."""

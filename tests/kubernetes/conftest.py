@@ -61,8 +61,8 @@ contexts: [{name: none, context: {cluster: none, user: none, namespace: jupyterh
 current-context: none
 """
 # Variables of this machine that would change what the hub's config files do.
-_OUR_PREFIXES = ("AWS_", "BROKER_", "ENTRA_", "OAUTH_", "JUPYTERHUB_", "AAD_", "MICROSOFT_GRAPH")
-_OUR_NAMES = ("ACCESS_POLICY_FILE", "HUB_SPAWNER", "KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
+_OUR_PREFIXES = ("AWS_", "OAUTH_", "JUPYTERHUB_", "AAD_", "CREDENTIAL_BROKER_")
+_OUR_NAMES = ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT")
 
 
 def _load_generator():

@@ -32,13 +32,17 @@ def test_the_generated_document(generator):
         "hub": {
             "image": {"name": "123456789012.dkr.ecr.us-east-1.amazonaws.com/jupyterhub-hub", "tag": "3f2a9c1"},
             "serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": BROKER_ROLE_ARN}},
+            "config": {
+                "EntraIDOAuthenticator": {
+                    "tenant_id": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+                    "client_id": "0b9d8f4e-3c7a-4e5b-9a61-2f1e8d7c6b5a",
+                    "oauth_callback_url": "https://hub.example.com/hub/oauth_callback",
+                }
+            },
             "extraEnv": {
                 "AWS_REGION": "us-east-1",
                 "AWS_ROLE_SESSION_NAME": "credential-broker",
                 "AWS_STS_REGIONAL_ENDPOINTS": "regional",
-                "ENTRA_TENANT_ID": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-                "OAUTH_CLIENT_ID": "0b9d8f4e-3c7a-4e5b-9a61-2f1e8d7c6b5a",
-                "OAUTH_CALLBACK_URL": "https://hub.example.com/hub/oauth_callback",
             },
             "extraFiles": {
                 "access-policy": {

@@ -9,8 +9,9 @@ import sys
 import pytest
 from jupyterhub.app import JupyterHub
 
+from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
-from tests.kubernetes.chart import CHART_SECRETS, ETC, HUB_POD_IP, REPO
+from tests.kubernetes.chart import CHART_SECRETS, ETC, REPO
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, ENTRA_CLIENT_SECRET, IRSA_ENV, SITE_ARGS
 from tests.kubernetes.fakes import FakeSpawner, RecordingCoreV1Api, user_pod
 
@@ -40,8 +41,8 @@ print(json.dumps({name: getattr(a, name) for name in sys.argv[2:]} | {"class": t
 
 def test_sign_in_is_the_entra_id_authenticator_with_the_deployment_settings(hub_app, hub_pod):
     assert hub_app.config.JupyterHub.authenticator_class == "entra-id"
-    names = ["tenant_id", "client_id", "client_secret", "oauth_callback_url", "access_policy_file"]
-    names += ["enable_auth_state", "refresh_pre_spawn"]
+    names = ["tenant_id", "client_id", "client_secret", "oauth_callback_url"]
+    names += ["enable_auth_state", "refresh_pre_spawn", "auth_refresh_age"]
     probe = subprocess.run(
         [sys.executable, "-c", AUTHENTICATOR_PROBE, str(hub_pod.config_file), *names],
         env={**os.environ, "PYTHONPATH": str(REPO)},  # the fixture made this process's environment the container's
@@ -57,10 +58,12 @@ def test_sign_in_is_the_entra_id_authenticator_with_the_deployment_settings(hub_
         "client_id": SITE_ARGS["entra_client_id"],
         "client_secret": ENTRA_CLIENT_SECRET,
         "oauth_callback_url": "https://hub.example.com/hub/oauth_callback",
-        "access_policy_file": str(hub_pod.root / ETC / "access-policy" / "access-policy.yaml"),
         "enable_auth_state": True,
         "refresh_pre_spawn": True,
+        "auth_refresh_age": 300,
     }
+    # The authenticator loaded the policy from where the chart mounts it (it refuses to start otherwise).
+    assert hub_app.config.AccessPolicyFile.path == str(hub_pod.root / ETC / "access-policy" / "access-policy.yaml")
 
 
 def test_auth_state_is_encrypted_with_the_key_the_chart_keeps(hub_app, hub_pod):
@@ -75,8 +78,8 @@ def test_hub_admins_cannot_open_other_peoples_servers(hub_app):
 def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
     assert sorted(services(hub_app)) == ["aws-credentials", "jupyterhub-idle-culler"]
     broker = services(hub_app)["aws-credentials"]
-    # The proxy routes the broker's page to this URL and the broker binds its host: the hub pod's own address.
-    assert broker["url"] == f"http://{HUB_POD_IP}:8181"
+    # The proxy routes the broker's page to this URL: the hub Service's broker port (the broker listens on 0.0.0.0).
+    assert broker["url"] == f"http://hub:{DEFAULT_PORT}"
     assert broker["command"] == [sys.executable, "-m", "hub.broker"]
     assert broker["display"] is False
     environment = broker["environment"]
@@ -84,7 +87,6 @@ def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_s
     assert environment["AWS_WEB_IDENTITY_TOKEN_FILE"] == IRSA_ENV["AWS_WEB_IDENTITY_TOKEN_FILE"]
     assert environment["AWS_REGION"] == "us-east-1"
     assert environment["AWS_EC2_METADATA_DISABLED"] == "true"
-    assert environment["ACCESS_POLICY_FILE"] == hub_pod.env["ACCESS_POLICY_FILE"]
     leaked = {name for name, value in environment.items() if value in (ENTRA_CLIENT_SECRET, *CHART_SECRETS.values())}
     assert leaked == set(), "the broker gets none of the hub's secrets"
 
@@ -103,8 +105,8 @@ def test_user_servers_are_brokered_kubespawner_pods_with_the_secret_hooks(hub_ap
     assert hub_app.config.KubeSpawner.modify_pod_hook is move_secret_env
     assert hub_app.config.KubeSpawner.after_pod_created_hook is create_env_secret
     assert hub_app.config.KubeSpawner.automount_service_account_token is False
-    assert hub_app.config.BrokeredAWSMixin.broker_url == f"http://{HUB_POD_IP}:8181/services/aws-credentials/"
-    assert hub_app.config.BrokeredAWSMixin.broker_url_for_servers == "http://hub:8181/services/aws-credentials/"
+    assert "broker_url" not in hub_app.config.BrokeredAWSMixin, "the default: the broker in the hub's own pod"
+    assert hub_app.config.BrokeredAWSMixin.broker_url_for_servers == f"http://hub:{DEFAULT_PORT}{SERVICE_PREFIX}"
     assert hub_app.config.KubeSpawner.image == SITE_ARGS["user_image"]
 
 
@@ -120,18 +122,17 @@ def test_a_config_file_calling_get_config_would_stop_the_charts_hub(hub_pod):
 KUBERNETES_CONFIG = REPO / "hub" / "config" / "40-kubernetes.py"
 
 
-def test_the_kubernetes_config_does_nothing_under_the_local_spawner(tmp_path):
-    config = tmp_path / "jupyterhub_config.py"
-    config.write_text(
-        "c = get_config()\n"
-        "c.JupyterHub.spawner_class = 'hub.spawn.BrokeredLocalProcessSpawner'\n"
-        f"exec(open({str(KUBERNETES_CONFIG)!r}).read())  # in this namespace, as the chart does\n"
-        "c.Loaded.marker = True\n"
-    )
-    app = JupyterHub()
-    app.load_config_file(str(config))
-    assert app.config.Loaded.marker is True
-    assert "KubeSpawner" not in app.config
+async def test_the_kubernetes_settings_are_ignored_by_the_local_spawner(tmp_path):
+    """40-kubernetes.py configures KubeSpawner unconditionally; a local process spawner never reads that section."""
+    from traitlets.config import Config
+
+    from hub.spawn import BrokeredLocalProcessSpawner
+
+    config = Config()
+    exec(compile(KUBERNETES_CONFIG.read_text(), str(KUBERNETES_CONFIG), "exec"), {"c": config})  # noqa: S102
+    assert config.KubeSpawner.modify_pod_hook is move_secret_env
+    spawner = BrokeredLocalProcessSpawner(config=config)
+    assert not hasattr(spawner, "modify_pod_hook") and not hasattr(spawner, "automount_service_account_token")
 
 
 async def test_an_earlier_pod_hook_still_runs_before_ours(tmp_path, api_client):

@@ -6,6 +6,7 @@ import re
 import jsonschema
 import pytest
 
+from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
 from hub.kubernetes_secrets import is_secret_env_name
 from tests.kubernetes.chart import REPO, VALUES_FILE, helm_merge
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, CLUSTER_SECRETS
@@ -81,7 +82,7 @@ def test_the_hub_service_account_carries_the_brokers_role(merged_values):
 
 def test_the_access_policy_is_mounted_where_the_hub_looks(merged_values):
     mounted = merged_values["hub"]["extraFiles"]["access-policy"]
-    assert mounted["mountPath"] == merged_values["hub"]["extraEnv"]["ACCESS_POLICY_FILE"]
+    assert mounted["mountPath"] == merged_values["hub"]["config"]["AccessPolicyFile"]["path"]
     assert mounted["stringData"] == (REPO / "hub" / "demo" / "access-policy.yaml").read_text()
 
 
@@ -93,16 +94,18 @@ def test_the_hub_config_files_are_mounted_in_load_order(merged_values):
     }
     project = sorted(p.name for p in (REPO / "hub" / "config").glob("*.py"))
     assert sorted(mounted) == project
-    assert {"10-authenticator.py", "20-credential-broker.py", "30-spawner.py", "40-kubernetes.py"} <= set(project)
+    assert {"10-authenticator.py", "20-credential-broker.py", "40-kubernetes.py"} <= set(project)
     for name in project:
         assert mounted[name] == (REPO / "hub" / "config" / name).read_text()
 
 
-def test_the_broker_port_is_the_same_everywhere(merged_values):
+def test_the_broker_port_and_prefix_are_the_contracts_everywhere(merged_values):
+    """The values must repeat the broker's port and prefix (YAML cannot import them): they match hub/broker/contract."""
     hub = merged_values["hub"]
-    port = int(hub["extraEnv"]["BROKER_PORT"])
-    assert hub["extraEnv"]["BROKER_URL_FOR_SERVERS"] == f"http://hub:{port}/services/aws-credentials/"
-    assert hub["extraEnv"]["BROKER_URL"] == f"http://$(BROKER_ADDRESS):{port}/services/aws-credentials/"
+    port = DEFAULT_PORT
+    assert hub["config"]["CredentialBroker"] == {"ip": "0.0.0.0", "port": port, "url": f"http://hub:{port}"}  # noqa: S104
+    assert hub["config"]["BrokeredAWSMixin"]["broker_url_for_servers"] == f"http://hub:{port}{SERVICE_PREFIX}"
+    assert "broker_url" not in hub["config"]["BrokeredAWSMixin"], "the hub calls the broker in its own pod (default)"
     assert hub["service"]["extraPorts"] == [{"name": "aws-broker", "port": port, "targetPort": port}]
     assert hub["networkPolicy"]["ingress"][0]["ports"] == [{"port": port, "protocol": "TCP"}]
     assert merged_values["singleuser"]["networkPolicy"]["egress"][1]["ports"] == [{"port": port, "protocol": "TCP"}]
@@ -120,8 +123,12 @@ def test_every_variable_reference_in_the_hub_env_is_to_an_earlier_variable(merge
         if ref not in env or ref >= name
     ]
     assert late == []
-    assert env["BROKER_HOST"] == "$(BROKER_ADDRESS)"
-    assert env["BROKER_ADDRESS"] == {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+
+
+def test_the_hub_environment_holds_secrets_and_aws_sdk_settings_only(merged_values):
+    """Settings are traits in hub.config (docs/configuration.md); the environment is for secrets and the AWS SDK."""
+    env = merged_values["hub"]["extraEnv"]  # helm/values.yaml and the generated values (Terraform's AWS_*)
+    assert {name for name in env if not name.startswith("AWS_")} == {"JUPYTERHUB_CRYPT_KEY", "OAUTH_CLIENT_SECRET"}
 
 
 def test_user_pods_cannot_reach_the_metadata_service_even_without_network_policy(merged_values):

@@ -4,8 +4,11 @@ import os
 from pathlib import Path
 
 import pytest
+from traitlets import TraitError
+from traitlets.config import Config
 
-from authenticator.entra import EntraIDOAuthenticator
+from authenticator.access_policy import AccessPolicyError
+from authenticator.entra import ConfigurationError, EntraIDOAuthenticator
 
 pytestmark = pytest.mark.unit
 
@@ -14,26 +17,57 @@ GOOD = {
     "tenant_id": "11111111-2222-4333-8444-555555555555",
     "client_id": "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee",
     "client_secret": "generated-at-test-time",
-    "access_policy_file": DEMO_POLICY,
 }
+
+
+def policy_config(path=DEMO_POLICY, **settings) -> Config:
+    config = Config()
+    config.AccessPolicyFile.path = str(path)
+    for name, value in settings.items():
+        setattr(config.AccessPolicyFile, name, value)
+    return config
 
 
 @pytest.fixture(autouse=True)
 def crypt_key(monkeypatch):
     monkeypatch.setenv("JUPYTERHUB_CRYPT_KEY", "00" * 32)
-    for variable in ("ACCESS_POLICY_FILE", "AAD_TENANT_ID", "ENTRA_TENANT_ID", "OAUTH_CLIENT_SECRET"):
+    # Variables the base classes would read: none of them may configure this authenticator (hub config only).
+    for variable in ("AAD_TENANT_ID", "OAUTH_CLIENT_ID", "OAUTH_CALLBACK_URL", "OAUTH_CLIENT_SECRET", "LOGIN_SERVICE"):
         monkeypatch.delenv(variable, raising=False)
 
 
 def test_good_settings_start_with_secure_defaults():
-    auth = EntraIDOAuthenticator(**GOOD)
+    auth = EntraIDOAuthenticator(config=policy_config(), **GOOD)
     assert auth.enable_pkce and auth.enable_auth_state and auth.manage_groups
     assert auth.username_claim == "preferred_username"
     assert auth.scope == ["openid", "profile", "offline_access"]
+    assert (auth.auth_refresh_age, auth.refresh_pre_spawn) == (300, True)
+    assert auth.login_service == "Microsoft Entra ID"
     assert auth.policy.group("analysts").role_name == "jupyterhub-analyst"
     assert auth._provider.discovery_url == (
         "https://login.microsoftonline.com/11111111-2222-4333-8444-555555555555/v2.0/.well-known/openid-configuration"
     )
+
+
+def test_settings_come_from_the_hub_config_not_from_environment_variables(monkeypatch):
+    monkeypatch.setenv("AAD_TENANT_ID", "99999999-2222-4333-8444-555555555555")
+    monkeypatch.setenv("OAUTH_CLIENT_ID", "99999999-bbbb-4ccc-8ddd-eeeeeeeeeeee")
+    monkeypatch.setenv("OAUTH_CALLBACK_URL", "https://elsewhere.example/hub/oauth_callback")
+    monkeypatch.setenv("LOGIN_SERVICE", "Somewhere else")
+    with pytest.raises(ConfigurationError, match=r"^EntraIDOAuthenticator.tenant_id is not set"):
+        EntraIDOAuthenticator(config=policy_config(), client_id=GOOD["client_id"], client_secret="s")
+    auth = EntraIDOAuthenticator(config=policy_config(), **GOOD)
+    assert (auth.client_id, auth.oauth_callback_url, auth.login_service) == (
+        GOOD["client_id"],
+        "",
+        "Microsoft Entra ID",
+    )
+
+
+def test_the_client_secret_comes_from_its_environment_variable(monkeypatch):
+    monkeypatch.setenv("OAUTH_CLIENT_SECRET", "from-a-kubernetes-secret")
+    auth = EntraIDOAuthenticator(config=policy_config(), tenant_id=GOOD["tenant_id"], client_id=GOOD["client_id"])
+    assert auth.client_secret == "from-a-kubernetes-secret"
 
 
 @pytest.mark.parametrize(
@@ -41,58 +75,88 @@ def test_good_settings_start_with_secure_defaults():
     [
         (
             {"tenant_id": "common"},
-            "EntraIDOAuthenticator cannot start: EntraIDOAuthenticator.tenant_id must be your Directory (tenant) ID, "
-            "a GUID (got 'common'). Multi-tenant values such as 'common' or 'organizations' are refused: anyone's "
-            "account could sign in.",
+            "EntraIDOAuthenticator.tenant_id must be your Directory (tenant) ID, a GUID (got 'common'). Multi-tenant "
+            "values such as 'common' or 'organizations' are refused: anyone's account could sign in.",
+        ),
+        (
+            {"tenant_id": ""},
+            "EntraIDOAuthenticator.tenant_id must be your Directory (tenant) ID, a GUID (got ''). Multi-tenant "
+            "values such as 'common' or 'organizations' are refused: anyone's account could sign in.",
+        ),
+        (
+            {"client_id": ""},
+            "EntraIDOAuthenticator.client_id is not set: use the app registration's Application (client) ID (Helm: "
+            "hub.config.EntraIDOAuthenticator.client_id)",
         ),
         (
             {"client_secret": ""},
-            "EntraIDOAuthenticator cannot start: EntraIDOAuthenticator.client_secret is not set: give it through the "
-            "OAUTH_CLIENT_SECRET environment variable",
+            "EntraIDOAuthenticator.client_secret is not set: give it through the OAUTH_CLIENT_SECRET environment "
+            "variable (on Kubernetes from a Secret, never in a values file)",
         ),
         (
             {"authority": "http://login.example"},
-            "EntraIDOAuthenticator cannot start: EntraIDOAuthenticator.authority must be an https:// URL "
-            "(got 'http://login.example')",
+            "EntraIDOAuthenticator.authority must be an https:// URL (got 'http://login.example')",
         ),
         (
-            {"access_policy_file": ""},
-            "EntraIDOAuthenticator cannot start: EntraIDOAuthenticator.access_policy_file is not set: point it (or "
-            "ACCESS_POLICY_FILE) at the access policy YAML",
-        ),
-        (
-            {"access_policy_file": "/nonexistent/policy.yaml"},
-            "EntraIDOAuthenticator cannot start: /nonexistent/policy.yaml: (file): cannot be read (No such file or "
-            "directory). Fix: point access_policy_file at the policy YAML",
+            {"microsoft_graph_url": "graph.example"},
+            "EntraIDOAuthenticator.microsoft_graph_url must be an https:// URL (got 'graph.example')",
         ),
         (
             {"enable_auth_state": False},
-            "EntraIDOAuthenticator cannot start: EntraIDOAuthenticator.enable_auth_state must stay True: the "
-            "eligible roles live in the encrypted auth_state",
+            "EntraIDOAuthenticator.enable_auth_state must stay True: the eligible roles live in the encrypted "
+            "auth_state",
         ),
     ],
 )
 def test_bad_settings_stop_start_up(change, message):
-    with pytest.raises(SystemExit) as stopped:
-        EntraIDOAuthenticator(**{**GOOD, **change})
+    with pytest.raises(ConfigurationError) as stopped:
+        EntraIDOAuthenticator(config=policy_config(), **{**GOOD, **change})
+    assert str(stopped.value) == message
+
+
+def test_bad_settings_in_the_hub_config_are_refused_naming_the_setting():
+    config = policy_config()
+    config.EntraIDOAuthenticator.tenant_id = "organizations"
+    with pytest.raises(ConfigurationError, match=r"^EntraIDOAuthenticator.tenant_id must be your Directory"):
+        EntraIDOAuthenticator(config=config, client_id=GOOD["client_id"], client_secret="s")
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "message"),
+    [
+        (
+            Config(),
+            TraitError,
+            "AccessPolicyFile.path is not set: point it at the access policy YAML (c.AccessPolicyFile.path in the hub "
+            "config; hub.config.AccessPolicyFile.path in the Helm values)",
+        ),
+        (
+            policy_config("/nonexistent/policy.yaml"),
+            AccessPolicyError,
+            "/nonexistent/policy.yaml: (file): cannot be read (No such file or directory). Fix: point "
+            "access_policy_file at the policy YAML",
+        ),
+    ],
+)
+def test_a_missing_policy_file_stops_start_up(config, error, message):
+    with pytest.raises(error) as stopped:
+        EntraIDOAuthenticator(config=config, **GOOD)
     assert str(stopped.value) == message
 
 
 def test_missing_crypt_key_stops_start_up(monkeypatch):
     monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY")
-    with pytest.raises(SystemExit) as stopped:
-        EntraIDOAuthenticator(**GOOD)
+    with pytest.raises(ConfigurationError) as stopped:
+        EntraIDOAuthenticator(config=policy_config(), **GOOD)
     assert str(stopped.value) == (
-        "EntraIDOAuthenticator cannot start: JUPYTERHUB_CRYPT_KEY is not set: auth_state (tokens and eligible roles) "
-        "must be encrypted. Generate one with `openssl rand -hex 32` and set it in the hub's environment"
+        "JUPYTERHUB_CRYPT_KEY is not set: auth_state (tokens and eligible roles) must be encrypted. Generate one "
+        "with `openssl rand -hex 32` and set it in the hub's environment"
     )
 
 
 def test_crypt_key_from_config_is_enough(monkeypatch):
-    from traitlets.config import Config
-
     monkeypatch.delenv("JUPYTERHUB_CRYPT_KEY")
-    config = Config()
+    config = policy_config()
     config.CryptKeeper.keys = [b"\x00" * 32]
     assert EntraIDOAuthenticator(config=config, **GOOD).enable_auth_state
 
@@ -101,7 +165,7 @@ def test_changed_policy_is_reloaded_and_a_broken_one_keeps_the_previous(tmp_path
     policy = tmp_path / "policy.yaml"
     text = Path(DEMO_POLICY).read_text()
     policy.write_text(text)
-    auth = EntraIDOAuthenticator(**{**GOOD, "access_policy_file": str(policy)}, access_policy_check_seconds=0)
+    auth = EntraIDOAuthenticator(config=policy_config(policy, check_seconds=0), **GOOD)
     assert auth.policy.group("analysts").display_name == "Analysts"
 
     policy.write_text(text.replace("display_name: Analysts", "display_name: Analysts (EU)"))

@@ -130,7 +130,7 @@ def test_every_path_in_a_command_or_setting_exists_or_is_made_at_run_time():
                 else:
                     assert where in COMPOSE["volumes"], (name, path)
     assert checked >= 7
-    assert resolve("hub", env_of("hub")["ACCESS_POLICY_FILE"]) == plan.DEMO_POLICY
+    assert resolve("hub", env_of("hub")["LOCAL_STACK_POLICY_FILE"]) == plan.DEMO_POLICY
     assert resolve("hub", SERVICES["hub"]["command"][-1]) == plan.HUB_CONFIG
     assert resolve("hub", env_of("hub")["LOCAL_STACK_HUB_CONFIG_DIR"]) == REPO / "hub" / "config"
     assert resolve("entra", "/srv/emulator/entra_emulator/__main__.py") == REPO / "entra_emulator" / "__main__.py"
@@ -145,10 +145,12 @@ def test_the_emulator_runs_as_make_demo_runs_it():
     hub = env_of("hub")
     assert resolve("entra", str(args.directory)) == plan.DEMO_DIRECTORY
     assert (args.host, args.port) == ("0.0.0.0", SETTINGS.ports["entra"])  # noqa: S104 - inside its container
-    assert args.client_id == plan.CLIENT_ID == hub["OAUTH_CLIENT_ID"]
-    assert args.redirect_uri == [SETTINGS.callback_url] == [hub["OAUTH_CALLBACK_URL"]]
+    assert args.client_id == plan.CLIENT_ID == hub["LOCAL_STACK_ENTRA_CLIENT_ID"]
+    # hub/local_stack/jupyterhub_config.py makes the hub's callback URL from its port
+    assert args.redirect_uri == [SETTINGS.callback_url]
+    assert SETTINGS.callback_url == f"http://127.0.0.1:{hub['LOCAL_STACK_HUB_PORT']}/hub/oauth_callback"
     assert not args.test_controls, "never the test controls: anyone could forge a sign-in"
-    assert str(args.state_dir) + "/ca.pem" == hub["ENTRA_CA_BUNDLE"]
+    assert str(args.state_dir) + "/ca.pem" == hub["LOCAL_STACK_ENTRA_CA_BUNDLE"]
     assert SERVICES["entra"]["healthcheck"]["test"] == ["CMD", "test", "-f", f"{args.state_dir}/ready"]
 
 
@@ -160,11 +162,11 @@ def test_the_hub_gets_the_settings_make_demo_gives_it():
     # The image has the project installed (no PYTHONPATH); its config files live where compose mounts them.
     assert set(hub) == set(expected) - {"PYTHONPATH"}
     tenant = load_directory(plan.DEMO_DIRECTORY).tenant_id
-    assert hub["ENTRA_TENANT_ID"] == tenant
+    assert hub["LOCAL_STACK_ENTRA_TENANT_ID"] == tenant
     same = (
-        "ENTRA_AUTHORITY", "MICROSOFT_GRAPH_URL", "ENTRA_USERNAME_STRIP_DOMAINS", "OAUTH_CLIENT_ID",
-        "OAUTH_CALLBACK_URL", "BROKER_PORT", "AWS_ENDPOINT_URL", "AWS_REGION", "HUB_SPAWNER", "LOCAL_STACK_HUB_PORT",
-        "LOCAL_STACK_HUB_API_PORT", "LOCAL_STACK_PROXY_API_PORT",
+        "LOCAL_STACK_ENTRA_URL", "LOCAL_STACK_GRAPH_URL", "LOCAL_STACK_USERNAME_STRIP_DOMAINS",
+        "LOCAL_STACK_ENTRA_CLIENT_ID", "LOCAL_STACK_BROKER_PORT", "LOCAL_STACK_MOTO_URL", "AWS_ENDPOINT_URL",
+        "AWS_REGION", "LOCAL_STACK_HUB_PORT", "LOCAL_STACK_HUB_API_PORT", "LOCAL_STACK_PROXY_API_PORT",
     )  # fmt: skip
     assert {k: hub[k] for k in same} == {k: expected[k] for k in same}
     assert hub["LOCAL_STACK_PROXY_COMMAND"] == "", "the proxy runs as its own service"

@@ -76,7 +76,6 @@ def test_aws_config_text():
 def test_server_environment_local_stack():
     env = server_environment(
         username="ana",
-        server_name="",
         role=ANALYST,
         policy=POLICY,
         broker_url="http://127.0.0.1:8181/services/aws-credentials/",
@@ -106,7 +105,6 @@ def test_server_environment_local_stack():
 def test_server_environment_aws_has_no_endpoint_override_and_no_keys():
     env = server_environment(
         username="Jöhn Smith",
-        server_name="",
         role=ANALYST,
         policy=POLICY,
         broker_url="http://proxy-public/services/aws-credentials/",

@@ -1,6 +1,6 @@
 variable "access_policy_file" {
   description = <<-EOT
-    The access policy YAML, the same file the hub reads (ACCESS_POLICY_FILE). Roles, IAM groups, the bucket name, the
+    The access policy YAML, the same file the hub reads (AccessPolicyFile.path). Roles, IAM groups, the bucket name, the
     account and the region all come from it. A relative path is relative to the directory Terraform runs in; the
     default is the repository's demo policy, relative to this example.
   EOT
