@@ -82,7 +82,8 @@ class GraphHandler(EmulatorHandler):
     def person(self, user_id: str) -> Person:
         """A user by object id or user principal name, as Graph's /users/{id | userPrincipalName}."""
         directory = self.emulator.directory
-        person = directory.person_by_oid(user_id) or directory.person(user_id)
+        # By object id or exact UPN (a guest's is the #EXT# one): Graph does not look people up by their address.
+        person = directory.person_by_oid(user_id) or directory.people.get(user_id.strip().lower())
         if person is None:
             raise errors.graph_not_found(user_id)
         return person

@@ -277,7 +277,7 @@ def demo_people(directory, policy: AccessPolicy) -> list[DemoPerson]:
     """The emulator directory's people, each with what they should see (from the access policy's decisions)."""
     return [
         DemoPerson(
-            sign_in=p.username,
+            sign_in=p.sign_in_name,
             name=p.name,
             hub_name=hub_username(p.username, STRIP_DOMAINS),
             sees=describe_person(p.username, p.name, p.group_ids, p.filler_groups, policy),
