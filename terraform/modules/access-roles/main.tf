@@ -38,10 +38,6 @@ locals {
   # aws_iam_role.this ties to the file's.
   # ref: https://registry.terraform.io/providers/hashicorp/aws/latest/docs/data-sources/partition
   s3_service = "s3.${local.deployment.aws_region}.${data.aws_partition.current.dns_suffix}"
-  # IAM accepts a role's maximum session of 3600-43200 s; the policy's sessions may be shorter (from 900 s): the
-  # broker asks for the shorter duration, the role only has to allow it.
-  # ref: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html (MaxSessionDuration)
-  min_role_max_session = 3600
   # Policy variables are written $${...} in HCL so that IAM, not Terraform, resolves them.
   home_prefix = "${local.deployment.home_prefix}$${aws:PrincipalTag/user}/"
 }
@@ -200,13 +196,15 @@ data "aws_iam_policy_document" "permissions" {
   }
 }
 
+# max_session_duration: IAM's floor is 3600 s; the broker still asks STS for the group's own length (900 s at least).
+# ref: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html (MaxSessionDuration)
 resource "aws_iam_role" "this" {
   for_each = local.groups
 
   name                 = each.value.role_name
   description          = "JupyterHub access group ${each.key} (Entra ID group ${each.value.entra_group_id}): credentials are issued by the hub's credential broker"
   assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
-  max_session_duration = max(local.min_role_max_session, each.value.session_duration_seconds)
+  max_session_duration = max(3600, each.value.session_duration_seconds)
   permissions_boundary = var.permissions_boundary_arn
   tags                 = merge(var.tags, { "access-group" = each.key, "entra-group-id" = each.value.entra_group_id })
 
