@@ -657,6 +657,9 @@ def test_graph_user_and_unknown_user(entra_emulator_reset):
     entra_emulator.set_app_registration(graph_permissions=["User.Read.All"])
     full = graph_get(entra_emulator, f"/v1.0/users/{oid}", entra_emulator.app_token()).json()
     assert full["userType"] == "Guest"
+    # Graph finds people by object id or UPN, not by a guest's own address.
+    assert graph_get(entra_emulator, f"/v1.0/users/{requests.utils.quote(GUEST, safe='@')}", token).json()["id"] == oid
+    assert graph_get(entra_emulator, f"/v1.0/users/{GUEST_ADDRESS}", token).status_code == 404
     missing = "11111111-2222-4333-8444-555555555555"
     for path in (f"/v1.0/users/{missing}", f"/v1.0/users/{missing}/transitiveMemberOf/microsoft.graph.group"):
         response = graph_get(entra_emulator, path, token)
