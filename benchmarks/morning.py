@@ -2,8 +2,8 @@
 ratio against its baseline, measured side by side.
 
 1. Sign-in: what the authenticator adds beyond the token exchange's own round trip (the baseline), p50 and p99,
-   through a real hub and the Entra ID emulator; with groups in the id_token, and with group overage (Graph).
-   Target: at most 5 ms added at p99 without overage.                                       (morning_sign_in.py)
+   through a real hub and the Entra ID emulator; with groups in the id_token, and with group overage. Target: at
+   most 5 ms added at p99 without overage (shown also for the authenticator's own work, all but waiting for Graph).                                       (morning_sign_in.py)
 2. Folders and notebooks in S3, through a running server's contents API: listing a folder of 1,000 notebooks,
    opening and saving a 5 MB notebook in it, S3Contents on moto against the same server on its local disk (the
    baseline); also S3Contents' own manager, and the S3 listing alone. Targets: listing within 2x, save and open
@@ -69,8 +69,13 @@ def print_sign_in(result: dict, sign_ins: int) -> None:
             for part in ("verify_id_token", "groups_and_decision", "graph", "check_allowed")
         )
         print(f"      of which (medians): {parts}; whole callback request p50 {ms(percentile(r['callback'], 0.5))}")
-    p99 = percentile(next(iter(result.values()))["added"], 0.99)
-    print(f"   without overage, p99 added {ms(p99)} against at most 5 ms: {verdict(p99 <= 0.005)}")
+    first = next(iter(result.values()))  # the person without overage
+    p99 = percentile(first["added"], 0.99)
+    own = percentile([a - g for a, g in zip(first["added"], first["graph"], strict=True)], 0.99)
+    print(
+        f"   without overage, p99 added {ms(p99)} against at most 5 ms: {verdict(p99 <= 0.005)}; "
+        f"its own work's p99 {ms(own)}: {verdict(own <= 0.005)}"
+    )
 
 
 def print_contents(result: dict, notebooks: int, repeats: int) -> None:

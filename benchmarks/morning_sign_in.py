@@ -5,7 +5,7 @@ whole step (token exchange, id_token verification, groups, the access decision, 
 the token endpoint's round trip, the baseline. What the authenticator adds is the difference. Discovery, the signing
 keys and MSAL's application token are fetched by a warm-up sign-in first, as a running hub has them cached.
 Sign-ins alternate between a person whose groups are in the id_token (ana) and one with group overage (olga: 251
-groups, read from Graph in pages), so both see the same machine.
+groups), so both see the same machine; the authenticator reads both people's groups from Graph.
 """
 
 import json
