@@ -3,7 +3,8 @@ ratio against its baseline, measured side by side.
 
 1. Sign-in: what the authenticator adds beyond the token exchange's own round trip (the baseline), p50 and p99,
    through a real hub and the Entra ID emulator; with groups in the id_token, and with group overage. Target: at
-   most 5 ms added at p99 without overage (shown also for the authenticator's own work, all but waiting for Graph).                                       (morning_sign_in.py)
+   most 5 ms added at p99 without overage (also shown for the authenticator's own work, all but waiting for Graph).
+                                                                                            (morning_sign_in.py)
 2. Folders and notebooks in S3, through a running server's contents API: listing a folder of 1,000 notebooks,
    opening and saving a 5 MB notebook in it, S3Contents on moto against the same server on its local disk (the
    baseline); also S3Contents' own manager, and the S3 listing alone. Targets: listing within 2x, save and open
