@@ -483,8 +483,10 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         auth_state = auth_model["auth_state"]
         auth_state["entra"]["groups_checked_at"] = checked_at
         auth_state[ELIGIBLE_ROLES] = decision.eligible_roles()
-        # Set explicitly, so that leaving the admin group also takes admin rights away.
-        auth_model["admin"] = decision.admin or auth_model["name"] in self.admin_users
+        # Nobody is a JupyterHub admin: that built-in role opens everyone's servers, tokens and auth_state. Hub admins
+        # hold the `hub-admin` role through their access group's JupyterHub group (hub/admin_role.py). Set False
+        # explicitly, so that an account made admin before (or by hand) loses it at its next sign-in or re-check.
+        auth_model["admin"] = False
         auth_model["groups"] = decision.group_names
         return auth_model
 

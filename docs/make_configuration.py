@@ -46,9 +46,10 @@ _SAMPLE = {"state": Path("/state"), "policy_file": Path("/policy.yaml")}
 def _classes():
     from authenticator.entra import EntraIDOAuthenticator
     from authenticator.policy_file import AccessPolicyFile
+    from hub.admin_role import HubAdmins
     from hub.spawn import BrokeredAWSMixin
 
-    return [EntraIDOAuthenticator, AccessPolicyFile, BrokeredAWSMixin]
+    return [EntraIDOAuthenticator, AccessPolicyFile, HubAdmins, BrokeredAWSMixin]
 
 
 def _local_stack_config() -> Config:

@@ -1,0 +1,127 @@
+"""Hub admins run the hub; they cannot become another person (issue 11, section 1).
+
+A real JupyterHub with the real authenticator against the Entra ID emulator: alex (Platform Admins, a hub admin) and
+sam (a person with a running server). Every admin route that could reach sam's server, tokens or auth_state is tried
+with alex's own API token and alex's browser session, and what admins still need keeps working.
+"""
+
+import pytest
+import requests
+
+from tests.fixtures.jupyterhub import sign_in_through_entra
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def hub_with_admin_and_sam(entra_hub, entra_emulator):
+    """alex and sam signed in, sam's server running; alex's own API token (as from the hub's token page)."""
+    entra_emulator.reset()
+    hub = entra_hub
+    for name in ("alex", "sam"):
+        if hub.api_request("GET", f"/users/{name}").status_code == 200:
+            hub.stop_server(name)
+            hub.api_request("DELETE", f"/users/{name}")
+    alex = sign_in_through_entra(hub, entra_emulator, "alex@contoso.example").browser
+    sign_in_through_entra(hub, entra_emulator, "sam@contoso.example")
+    assert hub.spawn("sam", {"aws_access_group": "analysts"})["ready"]
+    created = hub.api_request("POST", "/users/alex/tokens", json={"note": "alex's own", "expires_in": 3600})
+    assert created.status_code == 201, created.text
+    yield hub, alex, created.json()["token"]
+    hub.stop_server("sam")
+
+
+def as_alex(hub, token, method, path, **kwargs) -> requests.Response:
+    return hub.api_request(method, path, token=token, **kwargs)
+
+
+def test_a_hub_admin_is_no_jupyterhub_admin_but_holds_the_hub_admin_role(hub_with_admin_and_sam):
+    hub, _, token = hub_with_admin_and_sam
+    alex = hub.user("alex")
+    assert alex["admin"] is False
+    assert alex["groups"] == ["platform-admins"]
+    scopes = as_alex(hub, token, "GET", "/user").json()["scopes"]
+    assert {"admin-ui", "list:users", "admin:servers", "delete:users", "admin:groups"} <= set(scopes)
+    assert not {"access:servers", "admin:auth_state", "tokens", "read:tokens", "admin:users", "shares"} & set(scopes)
+
+
+def scopes_needed(*scopes):
+    return f"Action is not authorized with current scopes; requires any of [{', '.join(scopes)}]"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "message"),
+    [
+        # tokens issued to sam: JupyterHub answers as if there were none
+        ("GET", "/users/sam/tokens", None, 404, "No access to resources or resources not found"),
+        # a token in sam's name
+        (
+            "POST",
+            "/users/sam/tokens",
+            {"note": "act as sam"},
+            403,
+            "User sam not found or no permissions to generate tokens",
+        ),
+        # write sam's auth_state (eligible roles)
+        ("PATCH", "/users/sam", {"auth_state": {"eligible_roles": []}}, 403, scopes_needed("admin:users")),
+        # rename oneself to take over a name and its S3 home
+        ("PATCH", "/users/alex", {"name": "sam-renamed"}, 403, scopes_needed("admin:users")),
+        # make oneself a JupyterHub admin
+        ("PATCH", "/users/alex", {"admin": True}, 403, scopes_needed("admin:users")),
+        # create accounts (bound to no Entra identity)
+        ("POST", "/users", {"usernames": ["mallory"]}, 403, scopes_needed("admin:users")),
+        # share sam's server with oneself
+        ("POST", "/shares/sam/", {"user": "alex"}, 403, scopes_needed("shares")),
+        # the proxy's routing
+        ("POST", "/proxy", None, 403, scopes_needed("proxy")),
+    ],
+)
+def test_admin_routes_to_another_persons_tokens_auth_state_or_server_are_refused(
+    hub_with_admin_and_sam, method, path, body, status, message
+):
+    hub, _, token = hub_with_admin_and_sam
+    tokens_before = hub.api_request("GET", "/users/sam/tokens").json()
+    state_before = hub.user("sam")["auth_state"]
+    response = as_alex(hub, token, method, path, json=body)
+    assert (response.status_code, response.json()["message"]) == (status, message)
+    assert hub.api_request("GET", "/users/sam/tokens").json() == tokens_before
+    assert hub.user("sam")["auth_state"] == state_before
+    assert hub.user("alex")["admin"] is False
+    assert hub.api_request("GET", "/users/mallory").status_code == 404
+
+
+def test_an_admin_reads_people_without_their_auth_state(hub_with_admin_and_sam):
+    hub, _, token = hub_with_admin_and_sam
+    sam = as_alex(hub, token, "GET", "/users/sam").json()
+    assert sam["name"] == "sam" and sam["servers"][""]["ready"] is True
+    assert "auth_state" not in sam  # Entra access and refresh tokens, eligible roles: not for admins
+
+
+def test_an_admins_token_cannot_reach_another_persons_server(hub_with_admin_and_sam):
+    hub, _, token = hub_with_admin_and_sam
+    response = requests.get(f"{hub.url}/user/sam/api/contents", headers={"Authorization": f"token {token}"}, timeout=30)
+    assert response.status_code == 403
+    own = requests.get(
+        f"{hub.url}/user/sam/api/contents", headers={"Authorization": f"token {hub.server_token('sam')}"}, timeout=30
+    )
+    assert own.status_code == 200  # the route works: sam's own server token gets in
+
+
+def test_an_admins_browser_cannot_open_another_persons_server(hub_with_admin_and_sam):
+    """What the Admin page's "Access Server" does: the hub refuses to authorize alex for sam's server."""
+    hub, alex, _ = hub_with_admin_and_sam
+    log_before = len(hub.log())
+    response = alex.get(f"{hub.url}/user/sam/lab", timeout=30)
+    assert response.status_code == 403
+    assert "You do not have permission to access Server at /user/sam/" in response.text
+    assert "User <User(alex 0/1 running)> not allowed to access Server at /user/sam/" in hub.log()[log_before:]
+
+
+def test_an_admin_still_runs_the_hub(hub_with_admin_and_sam):
+    hub, alex, token = hub_with_admin_and_sam
+    assert alex.get(f"{hub.url}/hub/admin", timeout=30).status_code == 200
+    names = [u["name"] for u in as_alex(hub, token, "GET", "/users").json()]
+    assert {"alex", "sam"} <= set(names)
+    stopped = as_alex(hub, token, "DELETE", "/users/sam/server")
+    assert stopped.status_code in (202, 204), stopped.text
+    assert hub.wait_for_server("sam", 30) is None
