@@ -5,54 +5,62 @@ may sign in, who is an admin and which roles a person may use; Terraform reads t
 create the roles. The format is documented in the README; ``hub/demo/access-policy.yaml`` is a commented
 example.
 
+This module holds the file's one rule set. ``entra-access check --policy FILE`` runs it before a change is deployed;
+Terraform checks only what AWS itself would refuse or get wrong (``terraform/modules/access-policy/README.md``).
+The rules are pydantic models (strict types, no unknown keys), each field annotated with the words a person sees
+when its value is refused (:class:`_Rule`); the rules that span several fields follow in :func:`_build`.
+
 Parsing is pure (:func:`parse_access_policy` takes the decoded YAML); only :func:`load_access_policy` reads a
-file. Every problem is reported as an :class:`AccessPolicyError` naming the file, the key and the fix.
+file. The first problem is reported as an :class:`AccessPolicyError` naming the file, the key and the fix;
+pydantic's own messages never reach a person.
 """
 
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, ClassVar, Literal, get_args, get_origin
 
 import yaml
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 SUPPORTED_VERSION = 1
 DEFAULT_HOME_PREFIX = "home/"
 DEFAULT_SESSION_SECONDS = 3600
-# STS limits for AssumeRole's DurationSeconds and IAM's role MaxSessionDuration.
+# STS's range for AssumeRole's DurationSeconds (the roles' MaxSessionDuration is at least IAM's floor, 3600).
 MIN_SESSION_SECONDS = 900
 MAX_SESSION_SECONDS = 43200
 MAX_ROLE_NAME_LENGTH = 64  # IAM
-
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
-_ROLE_CHARS = re.compile(r"^[A-Za-z0-9+=,.@_-]*$")
-_ACCOUNT = re.compile(r"^[0-9]{12}$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
-_PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()/-]+/$")
+MAX_ROLE_NAME_PREFIX_LENGTH = 32
+PARTITIONS = ("aws", "aws-cn", "aws-us-gov")
 ACCESS_LEVELS = ("read", "read-write")
 
-_TOP_KEYS = {"version", "deployment", "access_groups"}
-_DEPLOYMENT_KEYS = {
-    "aws_account_id",
-    "aws_region",
-    "aws_partition",
-    "role_name_prefix",
-    "notebook_bucket",
-    "home_prefix",
-}
-_GROUP_KEYS = {
-    "name",
-    "entra_group_id",
-    "display_name",
-    "description",
-    "role",
-    "session_duration_seconds",
-    "hub_admin",
-    "s3",
-}
-_LOCATION_KEYS = {"bucket", "prefix", "access"}
+# An Entra object id (group, user, tenant) in its canonical lowercase form; :func:`is_guid` accepts any case.
+GUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_GROUP_NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+_ROLE_CHARS = re.compile(r"^[A-Za-z0-9+=,.@_-]*$")  # IAM role names
+_ACCOUNT = re.compile(r"^[0-9]{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# No '*': IAM reads it as a wildcard in the roles' resource ARNs and s3:prefix conditions.
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.'()/-]+/$")
+
+
+def is_guid(text) -> bool:
+    """Whether ``text`` is a GUID (an Entra object or tenant id), in any letter case."""
+    return isinstance(text, str) and GUID_PATTERN.fullmatch(text.lower()) is not None
+
+
+def _is_bucket_name(text: str) -> bool:
+    return _BUCKET.fullmatch(text) is not None and ".." not in text
+
+
+def _is_s3_prefix(text: str) -> bool:
+    """A relative key prefix ending in '/' that cannot climb out of itself."""
+    return _PREFIX.fullmatch(text) is not None and not text.startswith("/") and ".." not in text
+
+
+def _is_role_name_prefix(text: str) -> bool:
+    return _ROLE_CHARS.fullmatch(text) is not None and len(text) <= MAX_ROLE_NAME_PREFIX_LENGTH
 
 
 class AccessPolicyError(ValueError):
@@ -155,6 +163,136 @@ class AccessPolicy:
         return ", ".join(f"{g.display_name} ({g.entra_group_id})" for g in self.access_groups)
 
 
+# ---- the rules --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Rule:
+    """The words for a refused value: ``problem`` (``{value!r}`` is the value given) and ``fix``.
+
+    For a text key (``text``), "is missing" and "must be a non-empty string" come first when that is what is wrong.
+    """
+
+    problem: str
+    fix: str
+    text: bool = False
+
+
+def _valid_if(check) -> AfterValidator:
+    def validate(value):
+        if not check(value):
+            raise ValueError("refused")  # worded by the field's _Rule
+        return value
+
+    return AfterValidator(validate)
+
+
+def _text(problem: str = "", fix: str = "", check=lambda value: True):
+    """A non-empty string; ``check`` is the key's own rule, worded by ``problem`` and ``fix``."""
+    return Annotated[str, _Rule(problem, fix, text=True), _valid_if(lambda value: value.strip() and check(value))]
+
+
+_BucketName = _text(
+    "{value!r} is not a valid S3 bucket name", "use 3-63 lowercase letters, digits, dots, hyphens", _is_bucket_name
+)
+_PREFIX_FIX = "use a relative prefix ending in '/', without '*' or '..', like "
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    not_a_mapping: ClassVar[_Rule]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _empty_text_is_absent(cls, data):
+        # A text key written without a value (YAML null) reads as left out: missing, or its default.
+        if not isinstance(data, dict):
+            return data
+        return {key: value for key, value in data.items() if value is not None or not _is_text_key(cls, key)}
+
+
+def _is_text_key(model: type[_Strict], key) -> bool:
+    info = model.model_fields.get(key) if isinstance(key, str) else None
+    return info is not None and any(isinstance(m, _Rule) and m.text for m in info.metadata)
+
+
+class _Location(_Strict):
+    not_a_mapping: ClassVar = _Rule("must be a mapping", "write `- {bucket: ..., prefix: ..., access: read}`")
+
+    bucket: _BucketName
+    prefix: _text("{value!r} is not an S3 prefix", _PREFIX_FIX + "shared/analysts/", _is_s3_prefix)
+    access: Annotated[Literal[ACCESS_LEVELS], _Rule("{value!r} is not an access level", "use `read` or `read-write`")]
+
+
+class _Group(_Strict):
+    not_a_mapping: ClassVar = _Rule("must be a mapping", "write each access group as `- name: ...` with its keys")
+
+    name: _text(
+        "{value!r} is not a valid short name",
+        "use 2-32 lowercase letters, digits and hyphens, starting with a letter",
+        _GROUP_NAME.fullmatch,
+    )
+    entra_group_id: _text(
+        "{value!r} is not an Entra group object id",
+        "copy the group's Object ID (a GUID) from the Entra admin center",
+        is_guid,
+    )
+    display_name: _text()
+    description: _text() = ""
+    role: _text()  # its IAM role name (with the deployment's prefix) is checked in _build
+    session_duration_seconds: Annotated[
+        int,
+        _Rule(
+            f"must be a whole number of seconds from {MIN_SESSION_SECONDS} to {MAX_SESSION_SECONDS}",
+            "use for example 3600 (one hour)",
+        ),
+        Field(ge=MIN_SESSION_SECONDS, le=MAX_SESSION_SECONDS),
+    ] = DEFAULT_SESSION_SECONDS
+    hub_admin: Annotated[bool, _Rule("must be true or false", "write `hub_admin: true` or leave it out")] = False
+    s3: Annotated[
+        list[_Location], _Rule("must be a list of S3 locations", "write `s3: []` or list bucket/prefix/access")
+    ] = []
+
+
+class _Deployment(_Strict):
+    aws_account_id: Annotated[
+        str,
+        _Rule("must be a 12-digit AWS account id in quotes", 'write it as "123456789012"'),
+        _valid_if(_ACCOUNT.fullmatch),
+    ]
+    aws_region: _text("{value!r} is not an AWS region name", "use a name like eu-west-1", _REGION.fullmatch)
+    aws_partition: _text(
+        "{value!r} is not an AWS partition", f"use one of {PARTITIONS}", lambda value: value in PARTITIONS
+    ) = "aws"
+    role_name_prefix: Annotated[
+        str,
+        _Rule(
+            f"must be at most {MAX_ROLE_NAME_PREFIX_LENGTH} characters of A-Z a-z 0-9 + = , . @ _ -",
+            "use a short prefix such as jupyterhub-",
+        ),
+        _valid_if(_is_role_name_prefix),
+    ] = ""
+    notebook_bucket: _BucketName
+    home_prefix: _text("{value!r} is not an S3 prefix", _PREFIX_FIX + "home/", _is_s3_prefix) = DEFAULT_HOME_PREFIX
+
+
+class _PolicyDocument(_Strict):
+    not_a_mapping: ClassVar = _Rule("must be a mapping", "start from the documented example in the README")
+
+    version: Annotated[
+        Literal[SUPPORTED_VERSION], _Rule(f"must be {SUPPORTED_VERSION}", f"set `version: {SUPPORTED_VERSION}`")
+    ]
+    deployment: Annotated[
+        _Deployment, _Rule("is missing or not a mapping", "add the `deployment:` block (account, region, bucket)")
+    ]
+    access_groups: Annotated[
+        list[_Group], _Rule("must be a non-empty list", "list at least one access group"), Field(min_length=1)
+    ]
+
+
+# ---- reading the file -------------------------------------------------------------------------------------------
+
+
 def load_access_policy(path) -> AccessPolicy:
     """Read and validate the access policy file at ``path``."""
     source = str(path)
@@ -175,171 +313,116 @@ def load_access_policy(path) -> AccessPolicy:
 
 def parse_access_policy(data, source: str = "<access policy>") -> AccessPolicy:
     """Validate decoded YAML and build the policy; raise :class:`AccessPolicyError` on the first problem."""
+    try:
+        checked = _PolicyDocument.model_validate(data)
+    except ValidationError as e:
+        raise _refusal(e.errors(include_url=False)[0], data, source) from None
+    return _build(checked, source)
+
+
+def _refusal(error: dict, data, source: str) -> AccessPolicyError:
+    """pydantic's first error, in the file's words: the key path, the rule's problem and its fix."""
+    loc, kind = error["loc"], error["type"]
+    if kind in ("extra_forbidden", "invalid_key"):
+        model, _ = _rule_at(loc[:-1])
+        key = f"{_key(loc[:-1], data)}.{loc[-1]}" if loc[:-1] else str(loc[-1])
+        return AccessPolicyError(
+            source, key, "unknown key", f"remove it or use one of: {', '.join(sorted(model.model_fields))}"
+        )
+    _, rule = _rule_at(loc)
+    key = _key(loc, data)
+    value = None if kind == "missing" else error["input"]
+    if rule.text and kind == "missing":
+        return AccessPolicyError(source, key, "is missing", f"add `{loc[-1]}:`")
+    if rule.text and (not isinstance(value, str) or not value.strip()):
+        return AccessPolicyError(source, key, "must be a non-empty string", "quote the value")
+    return AccessPolicyError(source, key, rule.problem.format(value=value), rule.fix)
+
+
+def _rule_at(loc) -> tuple[type[_Strict] | None, _Rule]:
+    """The model (if any) and the rule at ``loc``, a pydantic error location of keys and list indexes."""
+    model, rule, items = _PolicyDocument, _PolicyDocument.not_a_mapping, None
+    for part in loc:
+        if isinstance(part, int):
+            model, rule = items, items.not_a_mapping
+            continue
+        info = model.model_fields[part]
+        rule = next(m for m in info.metadata if isinstance(m, _Rule))
+        annotation = info.annotation
+        items = get_args(annotation)[0] if get_origin(annotation) is list else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, _Strict) else None
+    return model, rule
+
+
+def _key(loc, data) -> str:
+    """``access_groups[1] (analysts).s3[0].prefix``: an access group is named once its name is valid."""
+    if not loc:
+        return "(top level)"
+    key = ""
+    for depth, part in enumerate(loc):
+        if isinstance(part, str):
+            key += f".{part}" if key else part
+            continue
+        key += f"[{part}]"
+        if loc[:depth] == ("access_groups",):
+            name = data["access_groups"][part].get("name") if isinstance(data["access_groups"][part], dict) else None
+            if isinstance(name, str) and _GROUP_NAME.fullmatch(name):
+                key += f" ({name})"
+    return key
+
+
+def _build(checked: _PolicyDocument, source: str) -> AccessPolicy:
+    """The policy from a file that passed the models, after the rules that span several keys."""
 
     def fail(key, problem, fix):
         raise AccessPolicyError(source, key, problem, fix)
 
-    if not isinstance(data, dict):
-        fail("(top level)", "must be a mapping", "start from the documented example in the README")
-    _no_unknown_keys(data, _TOP_KEYS, "", fail)
-    if data.get("version") != SUPPORTED_VERSION:
-        fail("version", f"must be {SUPPORTED_VERSION}", f"set `version: {SUPPORTED_VERSION}`")
-    deployment = _parse_deployment(data.get("deployment"), fail)
-
-    groups_data = data.get("access_groups")
-    if not isinstance(groups_data, list) or not groups_data:
-        fail("access_groups", "must be a non-empty list", "list at least one access group")
+    d = checked.deployment
+    deployment = Deployment(
+        d.aws_account_id, d.aws_region, d.role_name_prefix, d.notebook_bucket, d.aws_partition, d.home_prefix
+    )
     groups: list[AccessGroup] = []
     seen: dict[str, dict[str, str]] = {"name": {}, "entra_group_id": {}, "role": {}}
-    for index, entry in enumerate(groups_data):
-        group = _parse_group(entry, f"access_groups[{index}]", deployment, fail)
-        where = f"access_groups[{index}] ({group.name})"
+    for index, g in enumerate(checked.access_groups):
+        where = f"access_groups[{index}] ({g.name})"
+        role_name = d.role_name_prefix + g.role
+        if not _ROLE_CHARS.fullmatch(g.role) or len(role_name) > MAX_ROLE_NAME_LENGTH:
+            fail(
+                f"{where}.role",
+                f"IAM role name {role_name!r} is invalid or longer than {MAX_ROLE_NAME_LENGTH} characters",
+                "use a shorter role (or role_name_prefix) of A-Z a-z 0-9 + = , . @ _ -",
+            )
+        for i, location in enumerate(g.s3):
+            home = d.home_prefix
+            if location.bucket == d.notebook_bucket and (
+                location.prefix.startswith(home) or home.startswith(location.prefix)
+            ):
+                fail(
+                    f"{where}.s3[{i}].prefix",
+                    f"s3://{location.bucket}/{location.prefix} overlaps the personal homes under {home}, so it would "
+                    "expose other people's notebooks",
+                    "use a shared prefix outside the home prefix",
+                )
+        group = AccessGroup(
+            name=g.name,
+            entra_group_id=g.entra_group_id.lower(),
+            display_name=g.display_name,
+            role=g.role,
+            role_name=role_name,
+            role_arn=f"arn:{d.aws_partition}:iam::{d.aws_account_id}:role/{role_name}",
+            session_duration_seconds=g.session_duration_seconds,
+            hub_admin=g.hub_admin,
+            description=g.description,
+            s3=tuple(S3Location(s.bucket, s.prefix, s.access) for s in g.s3),
+        )
         for attr, seen_at in seen.items():
             value = getattr(group, attr)
-            if value in seen_at:
+            if value.lower() in seen_at:  # IAM role names ignore case; names and group ids are lowercase already
                 fail(
                     f"{where}.{attr}",
-                    f"duplicate {attr} {value!r}, already used by {seen_at[value]}",
+                    f"duplicate {attr} {value!r}, already used by {seen_at[value.lower()]}",
                     f"give every access group its own {attr}",
                 )
-            seen_at[value] = where
+            seen_at[value.lower()] = where
         groups.append(group)
     return AccessPolicy(deployment, tuple(groups), source)
-
-
-def _no_unknown_keys(mapping, allowed, where, fail):
-    unknown = sorted(set(mapping) - allowed)
-    if unknown:
-        key = f"{where}.{unknown[0]}" if where else str(unknown[0])
-        fail(key, "unknown key", f"remove it or use one of: {', '.join(sorted(allowed))}")
-
-
-def _text(mapping, key, where, fail, *, required=True, default=None):
-    value = mapping.get(key, default)
-    if value is None:
-        if required:
-            fail(f"{where}.{key}", "is missing", f"add `{key}:`")
-        return default
-    if not isinstance(value, str) or not value.strip():
-        fail(f"{where}.{key}", "must be a non-empty string", "quote the value")
-    return value
-
-
-def _parse_deployment(data, fail) -> Deployment:
-    where = "deployment"
-    if not isinstance(data, dict):
-        fail(where, "is missing or not a mapping", "add the `deployment:` block (account, region, bucket)")
-    _no_unknown_keys(data, _DEPLOYMENT_KEYS, where, fail)
-    account = data.get("aws_account_id")
-    if not isinstance(account, str) or not _ACCOUNT.fullmatch(account):
-        fail(
-            f"{where}.aws_account_id",
-            "must be a 12-digit AWS account id in quotes",
-            'write it as "123456789012"',
-        )
-    region = _text(data, "aws_region", where, fail)
-    if not _REGION.fullmatch(region):
-        fail(f"{where}.aws_region", f"{region!r} is not an AWS region name", "use a name like eu-west-1")
-    partition = _text(data, "aws_partition", where, fail, required=False, default="aws")
-    if partition not in _PARTITIONS:
-        fail(f"{where}.aws_partition", f"{partition!r} is not an AWS partition", f"use one of {_PARTITIONS}")
-    prefix = data.get("role_name_prefix", "")
-    if not isinstance(prefix, str) or not _ROLE_CHARS.fullmatch(prefix) or len(prefix) > 32:
-        fail(
-            f"{where}.role_name_prefix",
-            "must be at most 32 characters of A-Z a-z 0-9 + = , . @ _ -",
-            "use a short prefix such as jupyterhub-",
-        )
-    bucket = _text(data, "notebook_bucket", where, fail)
-    _check_bucket(bucket, f"{where}.notebook_bucket", fail)
-    home = _text(data, "home_prefix", where, fail, required=False, default=DEFAULT_HOME_PREFIX)
-    if not _PREFIX.fullmatch(home) or home.startswith("/") or ".." in home:
-        fail(f"{where}.home_prefix", f"{home!r} is not an S3 prefix", "use a relative prefix ending in '/'")
-    return Deployment(account, region, prefix, bucket, partition, home)
-
-
-def _check_bucket(bucket, key, fail):
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
-        fail(
-            key,
-            f"{bucket!r} is not a valid S3 bucket name",
-            "use 3-63 lowercase letters, digits, dots, hyphens",
-        )
-
-
-def _parse_group(entry, where, deployment: Deployment, fail) -> AccessGroup:
-    if not isinstance(entry, dict):
-        fail(where, "must be a mapping", "write each access group as `- name: ...` with its keys")
-    name = _text(entry, "name", where, fail)
-    if not _GROUP_NAME.fullmatch(name):
-        fail(
-            f"{where}.name",
-            f"{name!r} is not a valid short name",
-            "use 2-32 lowercase letters, digits and hyphens, starting with a letter",
-        )
-    where = f"{where} ({name})"
-    _no_unknown_keys(entry, _GROUP_KEYS, where, fail)
-    gid = _text(entry, "entra_group_id", where, fail)
-    if not _GUID.fullmatch(gid.lower()):
-        fail(
-            f"{where}.entra_group_id",
-            f"{gid!r} is not an Entra group object id",
-            "copy the group's Object ID (a GUID) from the Entra admin center",
-        )
-    display_name = _text(entry, "display_name", where, fail)
-    description = _text(entry, "description", where, fail, required=False, default="")
-    role = _text(entry, "role", where, fail)
-    role_name = deployment.role_name_prefix + role
-    if not _ROLE_CHARS.fullmatch(role) or len(role_name) > MAX_ROLE_NAME_LENGTH:
-        fail(
-            f"{where}.role",
-            f"IAM role name {role_name!r} is invalid or longer than {MAX_ROLE_NAME_LENGTH} characters",
-            "use a shorter role (or role_name_prefix) of A-Z a-z 0-9 + = , . @ _ -",
-        )
-    duration = entry.get("session_duration_seconds", DEFAULT_SESSION_SECONDS)
-    if (
-        isinstance(duration, bool)
-        or not isinstance(duration, int)
-        or not MIN_SESSION_SECONDS <= duration <= MAX_SESSION_SECONDS
-    ):
-        fail(
-            f"{where}.session_duration_seconds",
-            f"must be a whole number of seconds from {MIN_SESSION_SECONDS} to {MAX_SESSION_SECONDS}",
-            "use for example 3600 (one hour)",
-        )
-    admin = entry.get("hub_admin", False)
-    if not isinstance(admin, bool):
-        fail(f"{where}.hub_admin", "must be true or false", "write `hub_admin: true` or leave it out")
-    locations = entry.get("s3", [])
-    if not isinstance(locations, list):
-        fail(f"{where}.s3", "must be a list of S3 locations", "write `s3: []` or list bucket/prefix/access")
-    s3 = tuple(_parse_location(loc, f"{where}.s3[{i}]", deployment, fail) for i, loc in enumerate(locations))
-    arn = f"arn:{deployment.aws_partition}:iam::{deployment.aws_account_id}:role/{role_name}"
-    return AccessGroup(name, gid.lower(), display_name, role, role_name, arn, duration, admin, description, s3)
-
-
-def _parse_location(entry, where, deployment: Deployment, fail) -> S3Location:
-    if not isinstance(entry, dict):
-        fail(where, "must be a mapping", "write `- {bucket: ..., prefix: ..., access: read}`")
-    _no_unknown_keys(entry, _LOCATION_KEYS, where, fail)
-    bucket = _text(entry, "bucket", where, fail)
-    _check_bucket(bucket, f"{where}.bucket", fail)
-    prefix = _text(entry, "prefix", where, fail)
-    if not _PREFIX.fullmatch(prefix) or prefix.startswith("/") or ".." in prefix or "*" in prefix:
-        fail(
-            f"{where}.prefix",
-            f"{prefix!r} is not an S3 prefix",
-            "use a relative prefix ending in '/', without '*' or '..', like shared/analysts/",
-        )
-    home = deployment.home_prefix
-    if bucket == deployment.notebook_bucket and (prefix.startswith(home) or home.startswith(prefix)):
-        fail(
-            f"{where}.prefix",
-            f"s3://{bucket}/{prefix} overlaps the personal homes under {home}, so it would expose other "
-            "people's notebooks",
-            "use a shared prefix outside the home prefix",
-        )
-    access = entry.get("access")
-    if access not in ACCESS_LEVELS:
-        fail(f"{where}.access", f"{access!r} is not an access level", "use `read` or `read-write`")
-    return S3Location(bucket, prefix, access)

@@ -16,7 +16,6 @@ Override points used, as oauthenticator documents them: ``get_token_info``, ``to
 """
 
 import os
-import re
 import secrets
 import time
 
@@ -29,14 +28,13 @@ from tornado.httpclient import HTTPClientError
 from tornado.httputil import url_concat
 from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
 
-from .access_policy import AccessDecision, AccessPolicy
+from .access_policy import AccessDecision, AccessPolicy, is_guid
 from .auth_state import ELIGIBLE_ROLES, eligible_roles
 from .graph import GraphClient, GraphError, has_group_overage
 from .oidc import IdTokenError, OpenIDProvider
 from .policy_file import AccessPolicyFile
 from .safe_names import safe_name
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _GUEST_MARKER = "#ext#"
 SIGN_IN_FAILED = (
     "Sign-in failed: Microsoft Entra ID's answer could not be verified. Start again from the hub's home page; "
@@ -271,7 +269,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     @validate("tenant_id")
     def _valid_tenant_id(self, proposal):
         value = proposal.value.strip().lower()
-        if not _GUID.fullmatch(value):
+        if not is_guid(value):
             raise ConfigurationError(
                 f"EntraIDOAuthenticator.tenant_id must be your Directory (tenant) ID, a GUID (got {proposal.value!r}). "
                 "Multi-tenant values such as 'common' or 'organizations' are refused: anyone's account could "
@@ -364,8 +362,15 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         """Fetch (or reuse) the discovery document and point the OAuth endpoints at it."""
         try:
             config = await self._provider.configuration()
-        except (HTTPClientError, OSError, ValueError) as e:
+        except (HTTPClientError, OSError) as e:
             raise self._unavailable("Microsoft Entra ID", e) from None
+        except ValueError as e:  # it answered, but not with a usable discovery document (not JSON, keys missing)
+            self.log.error("Sign-in unavailable: Microsoft Entra ID's OpenID discovery document is unusable: %s", e)
+            raise web.HTTPError(
+                503,
+                "Sign-in is unavailable right now: Microsoft Entra ID answered, but not with a usable sign-in "
+                "configuration. Tell your administrator (the hub's log says what is wrong with it).",
+            ) from None
         self.authorize_url = config["authorization_endpoint"]
         self.token_url = config["token_endpoint"]
         return config

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import yaml
 
+from authenticator.access_policy import is_guid
+
 REPO = Path(__file__).resolve().parents[1]
 HUB_CONFIG_DIRS = (REPO / "hub" / "config",)
 # Where the chart's jupyterhub_config.py looks for more configuration files.
@@ -43,7 +45,6 @@ HELPER_COMMAND = "python3 -I /etc/jupyter/aws_credential_process.py"
 AWS_CONFIG_MOUNT = "/etc/jupyter/aws-config"
 IRSA_ANNOTATION = "eks.amazonaws.com/role-arn"
 
-_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 _HOST = re.compile(r"^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 # name[:port]/path:tag, optionally @sha256:digest
 _IMAGE = re.compile(
@@ -87,7 +88,7 @@ def check_site(site: Site) -> None:
     if not _HOST.match(site.host):
         raise GenerateError(f"--host={site.host!r}: give the hub's DNS name only, e.g. hub.example.com (no scheme)")
     for option, value in (("--entra-tenant-id", site.entra_tenant_id), ("--entra-client-id", site.entra_client_id)):
-        if not _GUID.match(value.lower()):
+        if not is_guid(value):
             raise GenerateError(f"{option}={value!r}: give the GUID from the app registration's Overview page")
     if site.certificate_arn and not _ACM_ARN.match(site.certificate_arn):
         raise GenerateError(f"--certificate-arn={site.certificate_arn!r}: give an ACM certificate ARN")

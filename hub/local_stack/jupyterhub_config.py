@@ -23,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from single_machine import configure_brokering, configure_entra, configure_hub, load_hub_config_files
 
+from hub.broker.contract import DEFAULT_PORT
+
 c = get_config()  # noqa: F821 - provided by JupyterHub's config loader
 
 
@@ -59,7 +61,7 @@ configure_brokering(
     c,
     state=_state,
     policy_file=Path(_setting("LOCAL_STACK_POLICY_FILE")),
-    broker_port=int(_setting("LOCAL_STACK_BROKER_PORT", "8181")),
+    broker_port=int(_setting("LOCAL_STACK_BROKER_PORT", str(DEFAULT_PORT))),
     aws_endpoint_url=_setting("LOCAL_STACK_MOTO_URL"),
 )
 load_hub_config_files(c, Path(_setting("LOCAL_STACK_HUB_CONFIG_DIR")))

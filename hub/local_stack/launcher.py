@@ -28,6 +28,7 @@ import requests
 
 from authenticator.access_policy import AccessPolicyError, load_access_policy
 from entra_emulator.directory import DirectoryError, load_directory
+from hub.broker.contract import SERVICE_PREFIX
 
 from . import plan
 from .plan import LocalStackError, Settings
@@ -198,7 +199,7 @@ class Stack:
             cwd=s.state_dir / "hub",
         )
         self.wait_until(hub, lambda: _answers(f"{s.hub_url}/hub/api/", status=200), 90, "ready")
-        broker = f"{s.hub_url}/services/aws-credentials/health"
+        broker = f"{s.hub_url}{SERVICE_PREFIX}health"
         self.wait_until(hub, lambda: _answers(broker, status=200), 60, "its credential broker ready")
         self.say(f"ready ({time.monotonic() - started:.1f} s)")
 
@@ -343,7 +344,7 @@ def fresh_state_dir(path: Path) -> None:
             if pid != os.getpid() and psutil.pid_exists(pid) and not _is_zombie(pid):
                 raise LocalStackError(
                     f"Another local stack (pid {pid}) is running from {path}: stop it with Ctrl-C in its terminal "
-                    "(or `kill {pid}`), or set LOCAL_STACK_DIR to another folder."
+                    f"(or `kill {pid}`), or set LOCAL_STACK_DIR to another folder."
                 )
         shutil.rmtree(path)
     path.mkdir(parents=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from hub.broker.contract import SERVICE_PREFIX
 from tests.fixtures.local_stack import listening, stop_local_stack
 
 # Chromium first: without it (a laptop) the module skips before spending a minute starting the stack.
@@ -23,7 +24,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600), pytest.mark.usefixtures
 
 BUCKET = "demo-jupyter-notebooks"
 NOTEBOOK = "sam-first-notebook"
-ACCESS_PAGE = "/services/aws-credentials/access"
+ACCESS_PAGE = f"{SERVICE_PREFIX}access"
 SAM_ARN = "arn:aws:sts::123456789012:assumed-role/jupyterhub-data-engineer/sam"
 
 

@@ -75,5 +75,8 @@ def test_a_run_still_going_in_the_same_folder_is_not_disturbed(tmp_path):
     (state / "launcher.pid").write_text(f"{os.getpid()}\n")  # alive: this test process stands in for it
     result = launch(tmp_path, TERRAFORM=shutil.which("true"))
     assert result.returncode == 2
-    assert f"Another local stack (pid {os.getpid()}) is running from {state}" in result.stderr
+    assert (
+        f"Another local stack (pid {os.getpid()}) is running from {state}: stop it with Ctrl-C in its terminal (or "
+        f"`kill {os.getpid()}`), or set LOCAL_STACK_DIR to another folder."
+    ) in result.stderr
     assert (state / "launcher.pid").exists()

@@ -34,15 +34,19 @@ CHART_SECRETS = {
     "hub.config.JupyterHub.cookie_secret": "c0ffee" * 10 + "c0ff",
     "hub.config.CryptKeeper.keys": "5e" * 32,
 }
-# Resource names with the chart's default naming (fullnameOverride: ""): the chart's ConfigMap lists them.
+# Resource names with the chart's default naming (fullnameOverride: ""), as its ConfigMap lists them. Namespaced
+# resources get no prefix; cluster-wide names (the priority class, the scheduler's registered name) take the release
+# name so that two releases cannot collide.
+# ref: https://github.com/jupyterhub/zero-to-jupyterhub-k8s/blob/4.4.0/jupyterhub/templates/_helpers-names.tpl
 RESOURCE_NAMES = {
     "hub": "hub",
     "proxy-api": "proxy-api",
     "proxy-public": "proxy-public",
     "singleuser": "singleuser",
-    "user-scheduler": "user-scheduler",
+    "user-scheduler-deploy": "user-scheduler",
+    "user-scheduler": f"{RELEASE['Name']}-user-scheduler",
     "image-pull-secret": "image-pull-secret",
-    "priority": "jupyterhub-default-priority",
+    "priority": f"{RELEASE['Name']}-default-priority",
 }
 HUB_POD_IP = "10.0.12.7"
 # Kubernetes sets these in every pod for the Services of its namespace.

@@ -9,15 +9,13 @@ import sys
 import pytest
 from jupyterhub.app import JupyterHub
 
-from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
+from hub.broker.contract import DEFAULT_PORT, ISSUE_SCOPE, SERVICE_NAME, SERVICE_PREFIX
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
 from tests.kubernetes.chart import CHART_SECRETS, ETC, REPO
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, ENTRA_CLIENT_SECRET, IRSA_ENV, SITE_ARGS
 from tests.kubernetes.fakes import FakeSpawner, RecordingCoreV1Api, user_pod
 
 pytestmark = pytest.mark.kubernetes
-
-SCOPE = "custom:aws-credentials:issue"
 
 
 def roles(app) -> dict:
@@ -82,8 +80,8 @@ def test_hub_admins_hold_the_hub_admin_role_and_no_one_jupyterhubs_admin_role(hu
 
 
 def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
-    assert sorted(services(hub_app)) == ["aws-credentials", "jupyterhub-idle-culler"]
-    broker = services(hub_app)["aws-credentials"]
+    assert sorted(services(hub_app)) == [SERVICE_NAME, "jupyterhub-idle-culler"]
+    broker = services(hub_app)[SERVICE_NAME]
     # The proxy routes the broker's page to this URL: the hub Service's broker port (the broker listens on 0.0.0.0).
     assert broker["url"] == f"http://hub:{DEFAULT_PORT}"
     assert broker["command"] == [sys.executable, "-m", "hub.broker"]
@@ -98,10 +96,10 @@ def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_s
 
 
 def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
-    assert SCOPE in hub_app.custom_scopes
-    assert f"{SCOPE}!user" in roles(hub_app)["server"]["scopes"]
-    assert f"{SCOPE}!user" in roles(hub_app)["user"]["scopes"]
-    assert roles(hub_app)["aws-credential-broker"]["services"] == ["aws-credentials"]
+    assert ISSUE_SCOPE in hub_app.custom_scopes
+    assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["server"]["scopes"]
+    assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["user"]["scopes"]
+    assert roles(hub_app)["aws-credential-broker"]["services"] == [SERVICE_NAME]
     assert roles(hub_app)["aws-credential-broker"]["scopes"] == ["read:users", "read:servers", "admin:auth_state"]
     assert roles(hub_app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
 

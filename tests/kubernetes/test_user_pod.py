@@ -133,7 +133,7 @@ def test_only_the_charts_metadata_blocker_is_privileged_and_it_runs_before_any_u
     _, pod, _ = ana
     [init] = pod["spec"]["initContainers"]
     assert init["name"] == "block-cloud-metadata"
-    assert init["image"].startswith("quay.io/jupyterhub/k8s-network-tools:")
+    assert init["image"] == "quay.io/jupyterhub/k8s-network-tools:4.4.0"  # the chart release's own tag
     assert init["command"] == [
         *("iptables", "--append", "OUTPUT", "--protocol", "tcp"),
         *("--destination", "169.254.169.254", "--destination-port", "80", "--jump", "DROP"),
@@ -193,3 +193,11 @@ def test_the_user_image_is_the_generated_one(ana):
     _, pod, _ = ana
     assert notebook(pod)["image"] == SITE_ARGS["user_image"]
     assert notebook(pod)["args"] == ["jupyterhub-singleuser"]
+
+
+def test_user_pods_name_the_scheduler_the_chart_registers(ana):
+    """The chart's user scheduler registers as `<release>-user-scheduler` (a cluster-wide name, so two releases in one
+    cluster do not collide); a pod naming any other scheduler would stay Pending forever.
+    ref: https://github.com/jupyterhub/zero-to-jupyterhub-k8s/blob/4.4.0/jupyterhub/templates/_helpers-names.tpl"""
+    _, pod, _ = ana
+    assert pod["spec"]["schedulerName"] == "jupyterhub-user-scheduler"

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from authenticator.access_policy import AccessPolicyError, S3Location, load_access_policy, parse_access_policy
+from authenticator.access_policy import (
+    GUID_PATTERN,
+    AccessPolicyError,
+    S3Location,
+    is_guid,
+    load_access_policy,
+    parse_access_policy,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -94,6 +101,12 @@ _DELETE = object()
             "entra_group_id",
         ),
         (
+            ("access_groups", 1, "role"),
+            "Analyst",  # IAM role names ignore case
+            "policy.yaml: access_groups[1] (data-engineers).role: duplicate role 'Analyst', already used by "
+            "access_groups[0] (analysts). Fix: give every access group its own role",
+        ),
+        (
             ("access_groups", 0, "role"),
             _DELETE,
             "policy.yaml: access_groups[0] (analysts).role: is missing. Fix: add `role:`",
@@ -147,6 +160,34 @@ _DELETE = object()
             "policy.yaml: deployment.notebook_bucket: 'Bad_Bucket' is not a valid S3 bucket name. "
             "Fix: use 3-63 lowercase letters, digits, dots, hyphens",
         ),
+        (
+            ("deployment", "home_prefix"),
+            "*/",
+            "policy.yaml: deployment.home_prefix: '*/' is not an S3 prefix. Fix: use a relative prefix ending in '/', "
+            "without '*' or '..', like home/",
+        ),
+        (
+            ("deployment", "aws_region"),
+            None,  # `aws_region:` without a value
+            "policy.yaml: deployment.aws_region: is missing. Fix: add `aws_region:`",
+        ),
+        (
+            ("access_groups", 0, "display_name"),
+            7,
+            "policy.yaml: access_groups[0] (analysts).display_name: must be a non-empty string. Fix: quote the value",
+        ),
+        (
+            ("access_groups", 0, "hub_admin"),
+            "yes",
+            "policy.yaml: access_groups[0] (analysts).hub_admin: must be true or false. "
+            "Fix: write `hub_admin: true` or leave it out",
+        ),
+        (
+            ("access_groups", 0, "s3", 1),
+            "s3://demo-jupyter-notebooks/datasets/",
+            "policy.yaml: access_groups[0] (analysts).s3[1]: must be a mapping. "
+            "Fix: write `- {bucket: ..., prefix: ..., access: read}`",
+        ),
         (("version",), 2, "policy.yaml: version: must be 1. Fix: set `version: 1`"),
         (
             ("access_groups",),
@@ -170,3 +211,33 @@ def test_unreadable_and_malformed_files(tmp_path):
     broken.write_text("version: 1\naccess_groups: [\n")
     with pytest.raises(AccessPolicyError, match=r"broken\.yaml: line \d+: is not valid YAML"):
         load_access_policy(broken)
+
+
+def test_a_null_optional_text_key_means_its_default(demo_data):
+    data = copy.deepcopy(demo_data)
+    data["deployment"].update(aws_partition=None, home_prefix=None)
+    data["access_groups"][0]["description"] = None
+    policy = parse_access_policy(data)
+    assert (policy.deployment.aws_partition, policy.deployment.home_prefix) == ("aws", "home/")
+    assert policy.access_groups[0].description == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ANALYSTS, True),
+        (ANALYSTS.upper(), True),  # Entra shows object ids in either case
+        (ANALYSTS[:-1], False),
+        (f"{ANALYSTS}\n", False),
+        ("analysts", False),
+        (None, False),
+        (253, False),
+    ],
+)
+def test_is_guid(text, expected):
+    assert is_guid(text) is expected
+
+
+def test_guid_pattern_is_the_lowercase_form():
+    assert GUID_PATTERN.fullmatch(ANALYSTS)
+    assert not GUID_PATTERN.fullmatch(ANALYSTS.upper())

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from tornado import web
 from traitlets import TraitError
 from traitlets.config import Config
 
@@ -182,3 +183,30 @@ def test_changed_policy_is_reloaded_and_a_broken_one_keeps_the_previous(tmp_path
 def _touch_later(path: Path):
     stat = path.stat()
     os.utime(path, (stat.st_atime, stat.st_mtime + 5))
+
+
+@pytest.mark.parametrize(
+    ("answer", "logged"),
+    [
+        ({"issuer": "https://login.example/t/v2.0"}, "lacks authorization_endpoint, token_endpoint, jwks_uri"),
+        (ValueError("Expecting value: line 1 column 1 (char 0)"), "Expecting value"),  # not JSON at all
+    ],
+)
+async def test_an_unusable_discovery_document_is_not_called_unreachable(answer, logged, caplog):
+    auth = EntraIDOAuthenticator(config=policy_config(), **GOOD)
+
+    async def fetch_json(url, headers=None):
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    auth._provider._fetch_json = fetch_json
+    with pytest.raises(web.HTTPError) as refused:
+        await auth.discover()
+    assert refused.value.status_code == 503
+    assert refused.value.log_message == (
+        "Sign-in is unavailable right now: Microsoft Entra ID answered, but not with a usable sign-in configuration. "
+        "Tell your administrator (the hub's log says what is wrong with it)."
+    )
+    assert "could not be reached" not in caplog.text
+    assert logged in caplog.text

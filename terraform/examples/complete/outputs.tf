@@ -1,16 +1,17 @@
 output "hub_service_account_annotations" {
   description = <<-EOT
-    Goes on the hub's Kubernetes service account: Zero to JupyterHub values hub.serviceAccount.annotations (helm_values
-    has it ready to paste). EKS then gives the hub pod, and so the credential broker, the broker role's credentials.
+    Goes on the hub's Kubernetes service account (hub.serviceAccount.annotations; helm_values carries it, and
+    helm/generate_values.py writes it). EKS then gives the hub pod, and so the credential broker, the broker role's
+    credentials.
   EOT
   value       = module.broker_role.service_account_annotations
 }
 
 output "helm_values" {
   description = <<-EOT
-    Zero to JupyterHub values, ready to paste or to pass as a file: `terraform output -raw helm_values > aws-values.yaml`,
-    then `helm upgrade ... --values config.yaml --values aws-values.yaml`. Sets hub.serviceAccount.annotations (the
-    broker role, IRSA) and, in hub.extraEnv, the broker's session name and region.
+    The AWS part of the Zero to JupyterHub values: hub.serviceAccount.annotations (the broker role, IRSA) and, in
+    hub.extraEnv, the broker's AWS SDK settings (region, session name). helm/generate_values.py reads it from
+    `terraform output -json` and writes the deployment's values file with it (helm/README.md); no pasting.
   EOT
   value = join("\n", [
     "# From terraform output -raw helm_values (terraform/examples/complete), for the Zero to JupyterHub chart.",

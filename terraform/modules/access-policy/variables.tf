@@ -1,8 +1,8 @@
 variable "access_policy_file" {
   description = <<-EOT
-    Path of the access policy YAML, the file the hub reads too (ACCESS_POLICY_FILE). A relative path is relative to
-    the directory Terraform runs in. The file is validated with the hub's rules (authenticator/access_policy.py): a
-    bad file stops `terraform plan` with the file, the key and the fix, in the hub's words.
+    Path of the access policy YAML, the file the hub reads too. A relative path is relative to the directory
+    Terraform runs in. Check it with `entra-access check --policy FILE` before planning: this module checks only what
+    AWS would refuse or get wrong (README.md).
   EOT
   type        = string
   nullable    = false

@@ -186,13 +186,15 @@ data "aws_iam_policy_document" "permissions" {
   }
 }
 
+# max_session_duration: IAM's floor is 3600 s; the broker still asks STS for the group's own length (900 s at least).
+# ref: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreateRole.html (MaxSessionDuration)
 resource "aws_iam_role" "this" {
   for_each = local.groups
 
   name                 = each.value.role_name
   description          = "JupyterHub access group ${each.key} (Entra ID group ${each.value.entra_group_id}): credentials are issued by the hub's credential broker"
   assume_role_policy   = data.aws_iam_policy_document.trust[each.key].json
-  max_session_duration = each.value.session_duration_seconds
+  max_session_duration = max(3600, each.value.session_duration_seconds)
   permissions_boundary = var.permissions_boundary_arn
   tags                 = merge(var.tags, { "access-group" = each.key, "entra-group-id" = each.value.entra_group_id })
 
