@@ -374,3 +374,19 @@ def test_bad_adopted_accounts_stop_start_up(adopt, message):
     with pytest.raises(ConfigurationError) as stopped:
         EntraIDOAuthenticator(config=policy_config(), adopt_accounts=adopt, **GOOD)
     assert str(stopped.value) == message
+
+
+async def test_the_access_policy_refusal_runs_where_no_allow_switch_can_skip_it():
+    """JupyterHub skips check_allowed when allow_all is set; update_auth_model always runs, so the refusal is there."""
+    from tornado import web
+
+    auth = EntraIDOAuthenticator(config=policy_config(), **GOOD)
+    sales = "b40d5c06-f477-42fc-9c90-d4e455f472d7"  # a group the demo policy does not map
+    claims = {"oid": SAM_OID, "tid": GOOD["tenant_id"], "groups": [sales]}
+    model = {"name": "noah", "admin": None, "auth_state": {"entra": {"oid": SAM_OID}, "_claims": claims}}
+    with pytest.raises(web.HTTPError) as refused:
+        await auth.update_auth_model(model)
+    assert refused.value.status_code == 403
+    assert refused.value.log_message.startswith(
+        "You have no access to this hub: you are not in any of the Entra ID groups that grant it."
+    )
