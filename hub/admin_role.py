@@ -12,6 +12,8 @@ ref: https://jupyterhub.readthedocs.io/en/stable/rbac/roles.html (default roles;
 ref: https://jupyterhub.readthedocs.io/en/stable/rbac/scopes.html (what each scope includes)
 """
 
+from jupyterhub.apihandlers.auth import OAuthAuthorizeHandler
+from jupyterhub.log import log_request
 from traitlets import Bool
 from traitlets.config import Configurable
 
@@ -53,9 +55,11 @@ class HubAdmins(Configurable):
         person holds JupyterHub's built-in `admin` role, which would give all of that (it cannot be narrowed).
 
         Turn it on only where admins must work inside people's servers. It adds JupyterHub's `access:servers` to
-        the `hub-admin` role, nothing else. The credentials served inside that server still carry the owner's
-        identity (RoleSessionName and SourceIdentity are the owner's): AWS cannot tell an admin's calls from the
-        owner's, and only the hub's log ("... accessing Server at /user/<name>/") says who was let in, and when.
+        the `hub-admin` role, nothing else. Every time the hub lets someone into another person's server, its log
+        records both (`Audit: alex was let into the server of sam (/user/sam/) from <address>`). The credentials
+        served inside that server still carry the owner's identity (RoleSessionName and SourceIdentity are the
+        owner's): AWS and the broker's audit cannot tell an admin's calls from the owner's; only that hub record,
+        by its time, can.
         """,
     )
 
@@ -80,3 +84,28 @@ def is_hub_admin(user_model: dict, policy) -> bool:
     ``hub_admin`` in the access policy, the groups that hold the ``hub-admin`` role."""
     admin_groups = {g.name for g in policy.access_groups if g.hub_admin}
     return bool(admin_groups & set(user_model.get("groups") or ()))
+
+
+def log_request_and_audit_access_to_others_servers(handler) -> None:
+    """JupyterHub's request log, plus one audit line each time the hub lets someone into another person's server.
+
+    The moment is the hub's OAuth authorization for that server (the answer that carries a code), the one place that
+    knows both identities: inside the server, everything runs on the owner's token and credentials.
+    """
+    log_request(handler)
+    if not isinstance(handler, OAuthAuthorizeHandler) or handler.get_status() != 302:
+        return
+    if "code=" not in handler._headers.get("Location", ""):  # an OAuth error answer is a redirect too
+        return
+    client = handler.oauth_provider.fetch_by_client_id(handler.get_argument("client_id", ""))
+    visitor = handler.current_user
+    spawner = getattr(client, "spawner", None)
+    if spawner is None or visitor is None or spawner.user.name == visitor.name:
+        return
+    handler.log.warning(
+        "Audit: %s was let into the server of %s (%s) from %s",
+        visitor.name,
+        spawner.user.name,
+        client.description,
+        handler.request.remote_ip,
+    )

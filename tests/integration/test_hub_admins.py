@@ -5,10 +5,13 @@ sam (a person with a running server). Every admin route that could reach sam's s
 with alex's own API token and alex's browser session, and what admins still need keeps working.
 """
 
+import re
+from urllib.parse import urlencode
+
 import pytest
 import requests
 
-from tests.fixtures.jupyterhub import sign_in_through_entra
+from tests.fixtures.jupyterhub import person, sign_in_through_entra, start_hub, stop_hub
 
 pytestmark = pytest.mark.integration
 
@@ -125,3 +128,70 @@ def test_an_admin_still_runs_the_hub(hub_with_admin_and_sam):
     stopped = as_alex(hub, token, "DELETE", "/users/sam/server")
     assert stopped.status_code in (202, 204), stopped.text
     assert hub.wait_for_server("sam", 30) is None
+
+
+# ---- a site that turns HubAdmins.may_open_peoples_servers on --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hub_where_admins_open_servers(hub_moto, tmp_path_factory):
+    hub = start_hub(
+        tmp_path_factory.mktemp("admins-open-servers"), hub_moto, extra_env={"HUB_TEST_ADMINS_MAY_OPEN_SERVERS": "true"}
+    )
+    hub.add_people({"stub-root": person("platform-admins"), "stub-owner": person("analysts")})
+    yield hub
+    stop_hub(hub)
+
+
+def authorize_for_server(hub, session, owner: str) -> requests.Response:
+    """The hub's OAuth step of opening ``owner``'s server (what /user/<owner>/ redirects to), confirmed as a person
+    confirms it on the hub's "Authorize access" page."""
+    url = f"{hub.url}/hub/api/oauth2/authorize?" + urlencode(
+        {
+            "client_id": f"jupyterhub-user-{owner}",
+            "redirect_uri": f"/user/{owner}/oauth_callback",
+            "response_type": "code",
+            "state": "test-state",
+        }
+    )
+    page = session.get(url, allow_redirects=False, timeout=30)
+    if page.status_code != 200:
+        return page
+    scopes = re.findall(r'<input type="hidden" name="scopes" value="([^"]+)"', page.text)
+    return session.post(
+        url,
+        data={"_xsrf": session.cookies.get("_xsrf", path="/hub/"), "scopes": scopes},
+        headers={"Referer": url},
+        allow_redirects=False,
+        timeout=30,
+    )
+
+
+def test_with_the_switch_on_an_admin_may_open_a_server_and_the_hub_records_both_identities(
+    hub_where_admins_open_servers,
+):
+    hub = hub_where_admins_open_servers
+    owner, root = hub.login("stub-owner"), hub.login("stub-root")
+    assert hub.spawn("stub-owner")["ready"]
+    log_before = len(hub.log())
+    granted = authorize_for_server(hub, root, "stub-owner")
+    assert granted.status_code == 302, granted.text[:500]
+    assert granted.headers["Location"].startswith("/user/stub-owner/oauth_callback?code=")
+    log = hub.log()[log_before:]
+    assert "Audit: stub-root was let into the server of stub-owner (Server at /user/stub-owner/) from 127.0.0.1" in log
+    # The owner opening their own server is not an event to audit.
+    assert authorize_for_server(hub, owner, "stub-owner").status_code == 302
+    assert "Audit: stub-owner was let into" not in hub.log()
+    hub.stop_server("stub-owner")
+
+
+def test_with_the_switch_off_the_same_step_is_refused_and_nothing_is_recorded(jupyterhub):
+    jupyterhub.add_people({"stub-root2": person("platform-admins"), "stub-owner2": person("analysts")})
+    jupyterhub.login("stub-owner2")
+    root = jupyterhub.login("stub-root2")
+    assert jupyterhub.spawn("stub-owner2")["ready"]
+    refused = authorize_for_server(jupyterhub, root, "stub-owner2")
+    assert refused.status_code == 403
+    assert "You do not have permission to access Server at /user/stub-owner2/" in refused.text
+    assert "Audit: stub-root2 was let into" not in jupyterhub.log()
+    jupyterhub.stop_server("stub-owner2")
