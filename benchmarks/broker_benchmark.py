@@ -3,8 +3,8 @@
 (a) spawn-to-ready time of a real JupyterLab server (S3Contents in moto) with brokering on versus off (the same
     server with static moto keys instead), as a ratio of medians;
 (b) the credential endpoint's throughput and p50/p99 latency at 50 concurrent clients, cached and uncached
-    (uncached: a broker started with BROKER_BENCHMARK_NO_CACHE=true and no token cache, so every request asks the
-    hub who the token is and calls STS);
+    (uncached: the broker started through tests/fixtures/broker_for_tests.py --no-cache and without a token cache,
+    so every request asks the hub who the token is and calls STS);
 (c) STS calls per person per hour of simulated refreshing: SDK clients that re-run credential_process when less than
     15 minutes remain (botocore's advisory refresh), through the broker's real cache, minting against moto.
 
@@ -27,10 +27,14 @@ import boto3
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from hub.broker.cache import DEFAULT_MARGIN_SECONDS, CredentialCache  # noqa: E402
+from hub.broker.cache import CredentialCache  # noqa: E402
 from hub.broker.minting import Credentials  # noqa: E402
+from hub.broker.settings import CredentialBroker  # noqa: E402
 from tests.fixtures.jupyterhub import create_bucket, person, start_hub, stop_hub  # noqa: E402
 from tests.fixtures.servers import start_moto, stop  # noqa: E402
+
+# botocore refreshes credential_process credentials when less than this remains (its advisory refresh window).
+BOTOCORE_ADVISORY_REFRESH_SECONDS = 15 * 60
 
 
 def percentile(values, q):
@@ -99,7 +103,7 @@ async def client_once(session, url, token):
 def simulated_refreshing(moto: str, people: int, clients_per_person: int, hours: float, session_seconds: int) -> dict:
     """STS calls per person per hour: SDK clients refresh (botocore's 15-minute advisory window) through the cache."""
     clock = {"now": 1_900_000_000.0}
-    cache = CredentialCache(DEFAULT_MARGIN_SECONDS, clock=lambda: clock["now"])
+    cache = CredentialCache(CredentialBroker().cache_margin_seconds, clock=lambda: clock["now"])
     sts = boto3.client(
         "sts",
         endpoint_url=moto,
@@ -129,7 +133,7 @@ def simulated_refreshing(moto: str, people: int, clients_per_person: int, hours:
         step, end = 60.0, clock["now"] + hours * 3600
         while clock["now"] < end:
             for (p, c), creds in held.items():
-                if creds is None or creds.expiration.timestamp() - clock["now"] < DEFAULT_MARGIN_SECONDS:
+                if creds is None or creds.expiration.timestamp() - clock["now"] < BOTOCORE_ADVISORY_REFRESH_SECONDS:
                     held[(p, c)], _ = await cache.get((f"person-{p}",), mint_for(f"person-{p}"))
             clock["now"] += step
 
@@ -152,7 +156,7 @@ def main(argv=None) -> int:
         try:
             results = {}
             # The broker's production token memo (30 s); the test fixture's default is 1 s.
-            hub = start_hub(tmp / "on", moto, extra_env={"BROKER_TOKEN_CACHE_SECONDS": "30"})
+            hub = start_hub(tmp / "on", moto, extra_env={"HUB_TEST_BROKER_TOKEN_CACHE_SECONDS": "30"})
             try:
                 on = spawn_times(hub, "bench-on", args.spawns)
                 url, tokens = start_stub_servers(hub, "load", 50)
@@ -167,7 +171,7 @@ def main(argv=None) -> int:
             hub = start_hub(
                 tmp / "uncached",
                 moto,
-                extra_env={"BROKER_BENCHMARK_NO_CACHE": "true", "BROKER_TOKEN_CACHE_SECONDS": "0"},
+                extra_env={"HUB_TEST_BROKER_ARGS": "--no-cache", "HUB_TEST_BROKER_TOKEN_CACHE_SECONDS": "0"},
             )
             try:
                 url, tokens = start_stub_servers(hub, "nocache", 50)

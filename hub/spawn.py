@@ -37,7 +37,8 @@ from authenticator.auth_state import EligibleRole, eligible_roles
 from authenticator.policy_file import AccessPolicyFile
 from authenticator.safe_names import safe_name
 
-from .broker.contract import DEFAULT_PORT, ROLE_OPTION, SERVICE_PREFIX
+from .broker.contract import ROLE_OPTION, SERVICE_PREFIX
+from .broker.settings import CredentialBroker
 
 HELPER_PATH = Path(__file__).resolve().parent / "aws_credential_process.py"
 USER_SERVER_CONFIG_DIR = Path(__file__).resolve().parent / "user-server"
@@ -188,7 +189,8 @@ class BrokeredAWSMixin(LoggingConfigurable):
         config=True,
         help=f"""
         The credential broker's URL as the hub reaches it (ending in the service prefix {SERVICE_PREFIX}), for the
-        spawn-time check. Default: the broker on this machine, http://127.0.0.1:{DEFAULT_PORT}{SERVICE_PREFIX}.
+        spawn-time check. Default: the broker beside the hub, where `CredentialBroker.ip` and `.port` say it listens
+        (127.0.0.1 when it listens on every address).
         """,
     )
     broker_url_for_servers = Unicode(
@@ -196,7 +198,7 @@ class BrokeredAWSMixin(LoggingConfigurable):
         config=True,
         help=f"""
         The credential broker's URL as notebook servers reach it (empty: `broker_url`). On Kubernetes, through the
-        hub Service's broker port, inside the cluster: http://hub:{DEFAULT_PORT}{SERVICE_PREFIX}.
+        hub Service's broker port, inside the cluster: http://hub:8181{SERVICE_PREFIX}.
         """,
     )
     helper_command = Unicode(
@@ -237,7 +239,10 @@ class BrokeredAWSMixin(LoggingConfigurable):
 
     @default("broker_url")
     def _default_broker_url(self):
-        return f"http://127.0.0.1:{DEFAULT_PORT}{SERVICE_PREFIX}"
+        # The broker runs beside the hub (a hub-managed service): its own settings say where it listens.
+        broker = CredentialBroker(config=self.config)
+        host = "127.0.0.1" if broker.ip in ("0.0.0.0", "::", "") else broker.ip  # noqa: S104 - any address: loopback
+        return f"http://{host}:{broker.port}{SERVICE_PREFIX}"
 
     @default("helper_command")
     def _default_helper_command(self):

@@ -1,35 +1,49 @@
-"""``python -m hub.broker``: run the credential broker (JupyterHub starts it as a hub-managed service)."""
+"""``python -m hub.broker``: run the credential broker (JupyterHub starts it as a hub-managed service).
+
+Its settings are the hub config's ``CredentialBroker`` and ``AccessPolicyFile`` sections, handed over by
+``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and the broker's own
+token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS identity is the
+AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
+"""
 
 import asyncio
 import logging
+import os
 import sys
 
+from jupyterhub.services.auth import HubAuth
+from traitlets import TraitError
+
 from authenticator.access_policy import AccessPolicyError
-from authenticator.policy_file import AccessPolicyFile as PolicyFile
+from authenticator.policy_file import AccessPolicyFile
 
 from .cache import CredentialCache, TTLCache
 from .metrics import BrokerMetrics
-from .minting import Minter
+from .minting import Minter, sts_client_config
 from .service import Broker, HubClient, make_app
-from .settings import BrokerConfigError, BrokerSettings
+from .settings import CONFIG_VARIABLE, CredentialBroker, load_process_config
 
 log = logging.getLogger("aws_broker")
 
 
-def sts_client(settings: BrokerSettings, region: str):
+def sts_client(settings: CredentialBroker, region: str):
     import boto3
     from botocore.config import Config
 
-    # Retries are the broker's own (throttling only, bounded in time); one attempt per call here.
-    config = Config(
-        retries={"total_max_attempts": 1},
-        connect_timeout=5,
-        read_timeout=10,
-        max_pool_connections=50,
-    )
     return boto3.session.Session().client(
-        "sts", region_name=region, endpoint_url=settings.sts_endpoint_url, config=config
+        "sts",
+        region_name=region,
+        endpoint_url=settings.sts_endpoint_url or None,
+        config=Config(**sts_client_config(settings.sts_retry_seconds)),
     )
+
+
+def aws_region(policy_region: str) -> str:
+    """The SDK's region when its environment names one (AWS_REGION, as EKS sets it, or AWS_DEFAULT_REGION), else
+    the deployment's region from the access policy."""
+    import boto3
+
+    return os.environ.get("AWS_REGION") or boto3.session.Session().region_name or policy_region
 
 
 def runs_on_role_credentials(client) -> bool:
@@ -45,58 +59,59 @@ def runs_on_role_credentials(client) -> bool:
     return ":assumed-role/" in arn
 
 
-async def serve(settings: BrokerSettings, policy_file: PolicyFile) -> None:
-    region = settings.region or policy_file.policy.deployment.aws_region
+async def serve(
+    settings: CredentialBroker,
+    policy_file: AccessPolicyFile,
+    hub_auth: HubAuth,
+    minter_class: type[Minter],
+    credential_cache_class: type[CredentialCache],
+) -> None:
+    region = aws_region(policy_file.policy.deployment.aws_region)
     client = sts_client(settings, region)
     if settings.chained_sessions == "auto":
         chained = await asyncio.to_thread(runs_on_role_credentials, client)
     else:
         chained = settings.chained_sessions == "true"
     metrics = BrokerMetrics()
-    if settings.test_lifetime_seconds:
-        log.warning(
-            "TEST SETTING BROKER_TEST_CREDENTIAL_LIFETIME_SECONDS: credentials served as expiring %ss after minting",
-            settings.test_lifetime_seconds,
-        )
-    minter = Minter(
-        client,
-        chained=chained,
-        retry_budget_seconds=settings.sts_retry_seconds,
-        test_lifetime_seconds=settings.test_lifetime_seconds,
-        observe_sts=metrics.observe_sts,
-    )
     broker = Broker(
-        HubClient(settings.hub_api_url, settings.service_token, settings.hub_timeout_seconds),
+        HubClient(hub_auth.api_url, hub_auth.api_token, settings.hub_timeout_seconds),
         policy_file,
-        minter,
+        minter_class(client, chained=chained, observe_sts=metrics.observe_sts),
         metrics,
-        CredentialCache(settings.cache_margin_seconds, enabled=not settings.benchmark_no_cache),
+        credential_cache_class(settings.cache_margin_seconds),
         TTLCache(settings.token_cache_seconds),
     )
-    app = make_app(broker, settings.prefix)
-    app.listen(settings.listen_port, settings.listen_host, xheaders=True)
+    app = make_app(broker, hub_auth.base_url)
+    app.listen(settings.port, settings.ip, xheaders=True)
     log.info(
-        "AWS credential broker listening on %s:%s%s (region %s, sessions capped at one hour: %s)",
-        settings.listen_host,
-        settings.listen_port,
-        settings.prefix,
+        "AWS credential broker listening on %s:%s%s, reached as %s (region %s, sessions capped at one hour: %s)",
+        settings.ip,
+        settings.port,
+        hub_auth.base_url,
+        settings.url,
         region,
         chained,
     )
     await asyncio.Event().wait()
 
 
-def main() -> int:
+def main(minter_class: type[Minter] = Minter, credential_cache_class: type[CredentialCache] = CredentialCache) -> int:
+    """Start the broker; the minter and the credential cache are parameters so that other entry points can vary
+    them (as the clock and sleep of the parts below are)."""
     logging.basicConfig(level=logging.INFO, format="[%(levelname).1s %(asctime)s %(name)s] %(message)s")
     try:
-        settings = BrokerSettings.from_env()
-        policy_file = PolicyFile(path=settings.access_policy_file, log=logging.getLogger("aws_broker"))
-        policy_file.policy  # noqa: B018 - a bad file stops start-up
-    except (BrokerConfigError, AccessPolicyError) as e:
+        config = load_process_config(os.environ.get(CONFIG_VARIABLE, ""))
+        settings = CredentialBroker(config=config)
+        policy_file = AccessPolicyFile(config=config, log=log)
+        policy_file.policy  # noqa: B018 - load it now: a missing or invalid file stops the start
+        hub_auth = HubAuth()
+        if not hub_auth.api_token:
+            raise TraitError("JUPYTERHUB_API_TOKEN is not set: run the broker as a hub-managed service of the hub")
+    except (TraitError, AccessPolicyError) as e:
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, policy_file))
+        asyncio.run(serve(settings, policy_file, hub_auth, minter_class, credential_cache_class))
     except KeyboardInterrupt:
         pass
     return 0

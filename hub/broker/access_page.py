@@ -13,24 +13,23 @@ Nothing secret is on it: no AWS keys or session tokens, no hub or Entra tokens, 
 - :class:`AccessPageHandler` does the I/O: who is asking (the hub's OAuth), whom they may see, the hub API calls.
 """
 
-import json
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from jupyterhub.services.auth import HubOAuthCallbackHandler, HubOAuthenticated
 from tornado import web
-from tornado.httpclient import HTTPClientError, HTTPRequest
 
 from authenticator.access_policy import AccessPolicy
-from authenticator.explain import explain
+from authenticator.auth_state import eligible_roles
+from authenticator.safe_names import safe_name
 
 from . import errors
+from .contract import ROLE_OPTION
 from .errors import Refusal
-from .grants import ROLE_OPTION, decide_grant
+from .grants import decide_grant
 from .minting import Credentials, Grant
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -128,9 +127,9 @@ def access_view(
     auth_state = user_model.get("auth_state") or {}
     entra = auth_state.get("entra") or {}
     claims = auth_state.get("user") or {}
-    eligible = auth_state.get("eligible_roles") or []
-    groups = [policy.group(role.get("access_group", "")) for role in eligible]
-    answer = explain(policy, [g.entra_group_id for g in groups if g is not None], name)
+    groups = [policy.group(role.get("access_group", "")) for role in eligible_roles(auth_state)]
+    decision = policy.decide([g.entra_group_id for g in groups if g is not None])
+    home = [policy.deployment.home_location(safe_name(name))] if decision.allowed else []
     servers = [
         server_view(user_model, server_name, server, policy, credentials_for, now, own=viewer == name)
         for server_name, server in sorted((user_model.get("servers") or {}).items())
@@ -145,24 +144,26 @@ def access_view(
         "sign_in_name": claims.get("preferred_username") or "",
         "entra_object_id": entra.get("oid") or "",
         "admin": bool(user_model.get("admin")),
-        "allowed": answer["allowed"],
+        "allowed": decision.allowed,
         "membership_checked": when(entra.get("groups_checked_at"), now),
         "access_groups": [
             {
-                "name": g["name"],
-                "display_name": g["display_name"],
-                "description": policy.group(g["name"]).description,
-                "entra_group_id": g["entra_group_id"],
-                "role_arn": g["role_arn"],
-                "session_duration_minutes": g["session_duration_seconds"] // 60,
-                "hub_admin": g["hub_admin"],
-                "locations": [_location(s) for s in policy.group(g["name"]).s3],
-                "in_use_by": in_use.get(g["name"]),
+                "name": g.name,
+                "display_name": g.display_name,
+                "description": g.description,
+                "entra_group_id": g.entra_group_id,
+                "role_arn": g.role_arn,
+                "session_duration_minutes": g.session_duration_seconds // 60,
+                "hub_admin": g.hub_admin,
+                "locations": [_location(s) for s in g.s3],
+                "in_use_by": in_use.get(g.name),
             }
-            for g in answer["access_groups"]
+            for g in decision.groups
         ],
-        "home": [{"url": f"s3://{h['bucket']}/{h['prefix']}", "access": h["access"]} for h in answer["home"]],
-        "granting_groups": answer["granting_groups"],
+        "home": [_location(h) for h in home],
+        "granting_groups": [
+            {"display_name": g.display_name, "entra_group_id": g.entra_group_id} for g in policy.access_groups
+        ],
         "servers": servers,
     }
 
@@ -194,25 +195,6 @@ def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) 
 # ---- I/O: the handler -----------------------------------------------------------------------------------------------
 
 
-async def fetch_user(hub, name: str) -> dict | None:
-    """``GET /users/<name>`` with the broker's service token (auth_state, servers); None when there is no such user."""
-    request = HTTPRequest(
-        f"{hub.api_url}/users/{quote(name, safe='')}",
-        headers={"Authorization": f"token {hub.service_token}"},
-        connect_timeout=hub.timeout,
-        request_timeout=hub.timeout,
-    )
-    try:
-        response = await hub.http.fetch(request)
-    except HTTPClientError as e:
-        if e.code == 404:
-            return None
-        raise hub._unavailable(e) from None
-    except OSError as e:
-        raise hub._unavailable(e) from None
-    return json.loads(response.body)
-
-
 class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
     """``GET access`` (own page) and ``GET access?user=<name>`` (admins only)."""
 
@@ -241,19 +223,16 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
             return self.message(403, "Not a person", "This page shows a person's access; sign in to the hub.")
         wanted = self.get_query_argument("user", "").strip().lower() or visitor["name"]
         broker = self.settings["broker"]
-        try:
-            viewer_model = await fetch_user(broker.hub, visitor["name"])
-            if viewer_model is None:
-                raise Refusal(403, errors.INVALID_TOKEN, "Your hub account no longer exists. Sign in again.")
-            if wanted != visitor["name"] and not viewer_model.get("admin"):
-                return self.message(
-                    403,
-                    "Only your own access",
-                    "You can see only your own access. Hub admins can see anyone's.",
-                )
-            model = viewer_model if wanted == visitor["name"] else await fetch_user(broker.hub, wanted)
-        except Refusal as refusal:
-            return self.message(refusal.status, "Not available right now", refusal.message)
+        viewer_model = await broker.hub.user(visitor["name"])
+        if viewer_model is None:
+            raise errors.account_gone()
+        if wanted != visitor["name"] and not viewer_model.get("admin"):
+            return self.message(
+                403,
+                "Only your own access",
+                "You can see only your own access. Hub admins can see anyone's.",
+            )
+        model = viewer_model if wanted == visitor["name"] else await broker.hub.user(wanted)
         if model is None:
             return self.message(
                 404,
@@ -271,8 +250,15 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
         view["viewer_is_admin"] = bool(viewer_model.get("admin"))
         self.finish(render_access_page(view, self.links()))
 
+    def log_exception(self, typ, value, tb):
+        if not isinstance(value, Refusal):  # a refusal is an answer shown on the page, not a failure
+            super().log_exception(typ, value, tb)
+
     def write_error(self, status_code, **kwargs):
         # Never a traceback: a page saying what happened.
+        refusal = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(refusal, Refusal):
+            return self.message(refusal.status, "Not available right now", refusal.message)
         if status_code == 403:
             text = "You may not see this page. Sign in to the hub as yourself and open it from the home page."
         else:
@@ -281,7 +267,8 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
 
 
 def access_page_routes(prefix: str) -> list:
-    """The page and the hub's OAuth callback, under the service prefix (``/services/aws-credentials/``)."""
+    """The page and the hub's OAuth callback, under the service prefix (``contract.SERVICE_PREFIX`` under the hub's
+    base URL)."""
     return [(rf"{prefix}{PAGE_PATH}", AccessPageHandler), (rf"{prefix}oauth_callback", HubOAuthCallbackHandler)]
 
 

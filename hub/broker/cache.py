@@ -1,5 +1,7 @@
 """Caches with single flight: however many requests arrive at once for the same key, one computation runs.
 
+Entries and their expiry are ``cachetools``'; what is added here is the single flight and when an entry expires.
+
 - :class:`CredentialCache`: credentials per person, role and session policy, reused until ``margin`` before they
   expire. The AWS SDKs refresh ``credential_process`` credentials 15 minutes before expiry (botocore's advisory
   refresh) and re-run the process on every call while less than that remains; serving credentials with at least
@@ -14,10 +16,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 
+import cachetools
+
 from .minting import Credentials
 
-DEFAULT_MARGIN_SECONDS = 15 * 60
-_PURGE_ABOVE = 10_000
+# Past this many entries the least recently used go first (they are minted or asked again when needed).
+MAX_ENTRIES = 10_000
 
 
 class SingleFlight:
@@ -25,6 +29,9 @@ class SingleFlight:
 
     def __init__(self):
         self._inflight: dict[Hashable, asyncio.Future] = {}
+
+    def running(self, key: Hashable) -> bool:
+        return key in self._inflight
 
     async def run(self, key: Hashable, compute: Callable[[], Awaitable]):
         future = self._inflight.get(key)
@@ -46,78 +53,46 @@ class SingleFlight:
 
 
 class CredentialCache:
-    def __init__(
-        self,
-        margin_seconds: float = DEFAULT_MARGIN_SECONDS,
-        clock: Callable[[], float] = time.time,
-        enabled: bool = True,
-    ):
+    def __init__(self, margin_seconds: float, clock: Callable[[], float] = time.time):
         self.margin_seconds = margin_seconds
-        self.clock = clock
-        self.enabled = enabled  # False only for the benchmark's uncached figures
-        self._entries: dict[Hashable, Credentials] = {}
+        self._entries = cachetools.TLRUCache(MAX_ENTRIES, self._reusable_until, timer=clock)
         self._flight = SingleFlight()
 
-    def reusable(self, credentials: Credentials, now: float) -> bool:
+    def _reusable_until(self, _key, credentials: Credentials, _now: float) -> float:
         margin = min(self.margin_seconds, credentials.lifetime_seconds / 2)
-        return credentials.expiration.timestamp() - now > margin
+        return credentials.expiration.timestamp() - margin
 
     def cached(self, key: Hashable) -> Credentials | None:
-        credentials = self._entries.get(key)
-        if credentials is not None and self.reusable(credentials, self.clock()):
-            return credentials
-        return None
+        return self._entries.get(key)
 
     async def get(self, key: Hashable, mint: Callable[[], Awaitable[Credentials]]) -> tuple[Credentials, bool]:
         """``(credentials, from_cache)``; ``mint`` runs only when nothing reusable is cached or in flight."""
-        if not self.enabled:
-            return await mint(), False
         credentials = self.cached(key)
         if credentials is not None:
             return credentials, True
 
         async def mint_and_store():
             fresh = await mint()
-            self._store(key, fresh)
+            self._entries[key] = fresh
             return fresh
 
-        flight_started = key in self._flight._inflight
-        credentials = await self._flight.run(key, mint_and_store)
-        return credentials, flight_started
-
-    def _store(self, key, credentials: Credentials) -> None:
-        if len(self._entries) > _PURGE_ABOVE:
-            now = self.clock()
-            self._entries = {k: v for k, v in self._entries.items() if self.reusable(v, now)}
-        self._entries[key] = credentials
-
-    def forget(self, predicate: Callable[[Hashable], bool]) -> int:
-        """Drop entries whose key matches (revocation); returns how many."""
-        keys = [k for k in self._entries if predicate(k)]
-        for k in keys:
-            del self._entries[k]
-        return len(keys)
+        joined = self._flight.running(key)
+        return await self._flight.run(key, mint_and_store), joined
 
 
 class TTLCache:
     def __init__(self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic):
-        self.ttl_seconds = ttl_seconds
-        self.clock = clock
-        self._entries: dict[Hashable, tuple[float, object]] = {}
+        self._entries = cachetools.TTLCache(MAX_ENTRIES, ttl_seconds, timer=clock)
         self._flight = SingleFlight()
 
     async def get(self, key: Hashable, compute: Callable[[], Awaitable]):
-        now = self.clock()
-        entry = self._entries.get(key)
-        if entry is not None and entry[0] > now:
-            return entry[1]
+        try:
+            return self._entries[key]
+        except KeyError:
+            pass
 
         async def compute_and_store():
-            value = await compute()
-            if self.ttl_seconds > 0:
-                if len(self._entries) > _PURGE_ABOVE:
-                    self._entries = {k: v for k, v in self._entries.items() if v[0] > self.clock()}
-                self._entries[key] = (self.clock() + self.ttl_seconds, value)
+            self._entries[key] = value = await compute()
             return value
 
         return await self._flight.run(key, compute_and_store)

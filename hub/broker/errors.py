@@ -32,3 +32,8 @@ ROLE_MISSING = "role-missing"
 STS_REJECTED = "sts-rejected"
 STS_UNAVAILABLE = "sts-unavailable"
 HUB_UNAVAILABLE = "hub-unavailable"
+
+
+def account_gone() -> Refusal:
+    """The token's owner is no longer a hub user (deleted after the token was checked)."""
+    return Refusal(403, INVALID_TOKEN, "Your hub account no longer exists. Sign in again.")

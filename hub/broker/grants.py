@@ -7,16 +7,14 @@ The person is always the token owner: nothing in a request can name anyone else.
 """
 
 from authenticator.access_policy import AccessPolicy
+from authenticator.auth_state import EligibleRole, eligible_roles
 from authenticator.safe_names import safe_name
 
 from ..session_policy import SessionPolicyTooLarge, packed_session_policy
 from . import errors
+from .contract import ISSUE_SCOPE, ROLE_OPTION
 from .errors import Refusal
 from .minting import Grant
-
-SCOPE = "custom:aws-credentials:issue"
-# The server's choice, as the spawn hook stores it in user_options.
-ROLE_OPTION = "aws_access_group"
 
 
 def has_scope(token_scopes, scope: str, username: str, server_name: str = "") -> bool:
@@ -25,7 +23,7 @@ def has_scope(token_scopes, scope: str, username: str, server_name: str = "") ->
     return any(s in allowed for s in token_scopes or ())
 
 
-def identify(whoami: dict, scope: str = SCOPE, server_name: str = "") -> str:
+def identify(whoami: dict, scope: str = ISSUE_SCOPE, server_name: str = "") -> str:
     """The token owner's hub username, or a refusal when the token is not a person's with the scope."""
     if whoami.get("kind") != "user":
         raise Refusal(
@@ -44,13 +42,13 @@ def identify(whoami: dict, scope: str = SCOPE, server_name: str = "") -> str:
     return name
 
 
-def chosen_access_group(user_options: dict, eligible_roles: list[dict]) -> str:
+def chosen_access_group(user_options: dict, eligible: list[EligibleRole]) -> str:
     """The access group the server was started with (or the only one the person has)."""
     chosen = (user_options or {}).get(ROLE_OPTION)
     if chosen:
         return chosen
-    if len(eligible_roles) == 1:
-        return eligible_roles[0]["access_group"]
+    if len(eligible) == 1:
+        return eligible[0]["access_group"]
     raise Refusal(
         403,
         errors.NO_ROLE_CHOSEN,
@@ -71,7 +69,7 @@ def decide_grant(user_model: dict, policy: AccessPolicy, server_name: str = "") 
             f"Your {label} is not running, so no credentials are issued for it. Start it from the hub's home page.",
         )
     auth_state = user_model.get("auth_state") or {}
-    eligible = auth_state.get("eligible_roles") or []
+    eligible = eligible_roles(auth_state)
     oid = (auth_state.get("entra") or {}).get("oid")
     if not eligible or not oid:
         raise Refusal(

@@ -25,13 +25,13 @@ class BrokerMetrics:
         )
         self.sts_calls = Counter(
             "aws_broker_sts_calls",
-            "AssumeRole calls, by outcome (ok, or the STS error code)",
+            "AssumeRole requests, each after the AWS SDK's own retries, by outcome (ok, or the STS error code)",
             ["outcome"],
             registry=self.registry,
         )
         self.sts_seconds = Histogram(
             "aws_broker_sts_seconds",
-            "Duration of AssumeRole calls",
+            "Duration of AssumeRole requests, the AWS SDK's retries included",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=self.registry,
         )

@@ -1,16 +1,16 @@
 """Minting: one ``sts:AssumeRole`` call per grant, with the person's identity, tags and session policy.
 
 :func:`assume_role_request` (pure) builds the exact parameters; :func:`refusal_for_sts_error` (pure) maps an STS
-error to a refusal naming the role and the likely cause; :func:`mint` makes the call, retrying throttling with
-jittered exponential backoff inside a fixed time budget.
+error to a refusal naming the role and the likely cause; :class:`Minter` makes the call with a client that retries
+throttling and transient errors itself (botocore's standard retry mode, :func:`sts_client_config`) within a fixed
+time budget.
 """
 
 import asyncio
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from authenticator.access_policy import AccessGroup
 
@@ -25,7 +25,6 @@ TAG_ACCESS_GROUP = "access-group"
 THROTTLING_CODES = frozenset(
     {"Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequestsException", "SlowDown"}
 )
-TRANSIENT_CODES = frozenset({"InternalFailure", "InternalError", "ServiceUnavailable"})
 
 
 @dataclass(frozen=True)
@@ -138,78 +137,71 @@ def refusal_for_sts_error(code: str, message: str, role_arn: str) -> Refusal:
     )
 
 
-def backoff_delays(budget_seconds: float, base: float = 0.2, cap: float = 5.0, rng=random) -> list[float]:
-    """Full-jitter exponential backoff delays whose sum stays within ``budget_seconds``."""
-    delays, total, attempt = [], 0.0, 0
-    while True:
-        delay = rng.uniform(0, min(cap, base * 2**attempt))
-        if total + delay > budget_seconds:
-            return delays
-        delays.append(delay)
-        total += delay
-        attempt += 1
+def retry_attempts(budget_seconds: float) -> int:
+    """How many attempts botocore's standard retry mode may make so that its longest possible wait between them
+    (full jitter over 1, 2, 4, ... seconds, at most 20 each) stays within ``budget_seconds``."""
+    attempts, worst = 1, 0.0
+    while worst + min(2 ** (attempts - 1), 20) <= budget_seconds:
+        worst += min(2 ** (attempts - 1), 20)
+        attempts += 1
+    return attempts
+
+
+# ref: https://docs.aws.amazon.com/boto3/latest/guide/retries.html (standard mode: which errors, backoff capped at 20 s)
+def sts_client_config(retry_budget_seconds: float) -> dict:
+    """botocore ``Config`` arguments of the broker's STS client: the SDK's standard retry mode (throttling and
+    transient errors, with its client-wide retry quota) bounded by the time budget, and bounded single calls."""
+    return {
+        "retries": {"mode": "standard", "total_max_attempts": retry_attempts(retry_budget_seconds)},
+        "connect_timeout": 5,
+        "read_timeout": 10,
+        "max_pool_connections": 50,
+    }
 
 
 class Minter:
-    """Calls STS with a boto3 client (thread-safe), in a thread, so that the service stays responsive."""
+    """Calls STS with a boto3 client (thread-safe; it retries by itself), in a thread, so that the service stays
+    responsive."""
 
     def __init__(
         self,
         client,
         *,
         chained: bool,
-        retry_budget_seconds: float = 10.0,
-        test_lifetime_seconds: float | None = None,
         observe_sts: Callable[[str, float], None] = lambda outcome, seconds: None,
         clock: Callable[[], float] = time.time,
-        sleep=asyncio.sleep,
     ):
         self.client = client
         self.chained = chained
-        self.retry_budget_seconds = retry_budget_seconds
-        self.test_lifetime_seconds = test_lifetime_seconds
         self.observe_sts = observe_sts
         self.clock = clock
-        self.sleep = sleep
 
     async def mint(self, grant: Grant) -> Credentials:
         from botocore.exceptions import BotoCoreError, ClientError
 
-        request = assume_role_request(grant, self.chained)
-        delays = iter(backoff_delays(self.retry_budget_seconds))
-        while True:
-            started = time.perf_counter()
-            try:
-                response = await asyncio.to_thread(self.client.assume_role, **request)
-            except ClientError as e:
-                code = e.response.get("Error", {}).get("Code", "Unknown")
-                message = e.response.get("Error", {}).get("Message", "")
-                self.observe_sts(code, time.perf_counter() - started)
-                if code in THROTTLING_CODES or code in TRANSIENT_CODES:
-                    delay = next(delays, None)
-                    if delay is not None:
-                        await self.sleep(delay)
-                        continue
-                raise refusal_for_sts_error(code, message, grant.role_arn) from None
-            except BotoCoreError as e:
-                self.observe_sts("unreachable", time.perf_counter() - started)
-                raise Refusal(
-                    503,
-                    errors.STS_UNAVAILABLE,
-                    f"AWS STS could not be reached to issue credentials for role {grant.role_arn} "
-                    f"({type(e).__name__}). Try again in a minute; if it persists, tell your administrator.",
-                ) from None
-            self.observe_sts("ok", time.perf_counter() - started)
-            return self._credentials(response["Credentials"])
+        started = time.perf_counter()
+        try:
+            response = await asyncio.to_thread(self.client.assume_role, **assume_role_request(grant, self.chained))
+        except ClientError as e:
+            code = e.response.get("Error", {}).get("Code", "Unknown")
+            self.observe_sts(code, time.perf_counter() - started)
+            raise refusal_for_sts_error(code, e.response.get("Error", {}).get("Message", ""), grant.role_arn) from None
+        except BotoCoreError as e:
+            self.observe_sts("unreachable", time.perf_counter() - started)
+            raise Refusal(
+                503,
+                errors.STS_UNAVAILABLE,
+                f"AWS STS could not be reached to issue credentials for role {grant.role_arn} "
+                f"({type(e).__name__}). Try again in a minute; if it persists, tell your administrator.",
+            ) from None
+        self.observe_sts("ok", time.perf_counter() - started)
+        return self.credentials(response["Credentials"])
 
-    def _credentials(self, raw: dict) -> Credentials:
-        now = self.clock()
+    def credentials(self, raw: dict) -> Credentials:
+        """The ``Credentials`` of an AssumeRole answer, issued now."""
         expiration = raw["Expiration"]
         if isinstance(expiration, str):
             expiration = datetime.fromisoformat(expiration.replace("Z", "+00:00"))
-        expiration = expiration.astimezone(UTC)
-        if self.test_lifetime_seconds:
-            # Test-only: moto's shortest session is 900 s; this makes credentials look shorter-lived to clients.
-            short = datetime.fromtimestamp(now, UTC) + timedelta(seconds=self.test_lifetime_seconds)
-            expiration = min(expiration, short)
-        return Credentials(raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], expiration, now)
+        return Credentials(
+            raw["AccessKeyId"], raw["SecretAccessKey"], raw["SessionToken"], expiration.astimezone(UTC), self.clock()
+        )

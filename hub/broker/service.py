@@ -1,6 +1,6 @@
 """The credential broker: a hub-managed JupyterHub service serving ``credential_process`` JSON to notebook servers.
 
-Endpoints (under the service prefix, ``/services/aws-credentials/`` by default):
+Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's base URL):
 
 - ``GET v1/credentials`` with ``Authorization: token <the server's JUPYTERHUB_API_TOKEN>``: the token owner's
   credentials for the role their server was started with, in the ``credential_process`` format. The only parameter
@@ -27,13 +27,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from tornado import web
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from authenticator.policy_file import AccessPolicyFile as PolicyFile
+from authenticator.policy_file import AccessPolicyFile
 
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
 from .errors import Refusal
-from .grants import SCOPE, decide_grant, identify
+from .grants import decide_grant, identify
 from .metrics import BrokerMetrics
 from .minting import Credentials, Grant, Minter
 
@@ -77,10 +77,16 @@ class HubClient:
         except OSError as e:
             raise self._unavailable(e) from None
 
-    async def user(self, name: str) -> dict:
+    async def user(self, name: str) -> dict | None:
+        """The person's full model (``auth_state``, servers and their ``user_options``), read with the broker's
+        service token; None when the hub has no such person."""
         try:
             return await self._get(f"/users/{quote(name, safe='')}", self.service_token)
-        except (HTTPClientError, OSError) as e:
+        except HTTPClientError as e:
+            if e.code == 404:
+                return None
+            raise self._unavailable(e) from None
+        except OSError as e:
             raise self._unavailable(e) from None
 
     def _unavailable(self, error) -> Refusal:
@@ -103,7 +109,7 @@ class Broker:
     def __init__(
         self,
         hub: HubClient,
-        policy_file: PolicyFile,
+        policy_file: AccessPolicyFile,
         minter: Minter,
         metrics: BrokerMetrics,
         credential_cache: CredentialCache,
@@ -114,8 +120,11 @@ class Broker:
 
     async def grant_for(self, token: str, server_name: str) -> Grant:
         async def resolve():
-            name = identify(await self.hub.whoami(token), SCOPE, server_name)
-            return decide_grant(await self.hub.user(name), self.policy_file.policy, server_name)
+            name = identify(await self.hub.whoami(token), server_name=server_name)
+            user_model = await self.hub.user(name)
+            if user_model is None:
+                raise errors.account_gone()
+            return decide_grant(user_model, self.policy_file.policy, server_name)
 
         return await self.identity_cache.get((token_key(token), server_name), resolve)
 
@@ -177,13 +186,17 @@ class BaseHandler(web.RequestHandler):
             )
         return self.get_query_argument("server", "")
 
-    def refuse(self, refusal: Refusal) -> None:
-        self.broker.metrics.refused.labels(refusal.reason).inc()
-        audit.warning("refused status=%s reason=%s path=%s", refusal.status, refusal.reason, self.request.path)
-        self.set_status(refusal.status)
-        self.finish(json.dumps(refusal.to_json()))
+    def log_exception(self, typ, value, tb):
+        if not isinstance(value, Refusal):  # a refusal is an answer, audited in write_error, not a failure
+            super().log_exception(typ, value, tb)
 
     def write_error(self, status_code, **kwargs):
+        refusal = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(refusal, Refusal):
+            self.broker.metrics.refused.labels(refusal.reason).inc()
+            audit.warning("refused status=%s reason=%s path=%s", refusal.status, refusal.reason, self.request.path)
+            self.set_status(refusal.status)
+            return self.finish(json.dumps(refusal.to_json()))
         # Never a traceback to a client.
         message = "The credential broker failed unexpectedly; the administrator can find details in its log."
         self.finish(json.dumps({"error": "internal" if status_code >= 500 else "bad-request", "message": message}))
@@ -191,21 +204,13 @@ class BaseHandler(web.RequestHandler):
 
 class CredentialsHandler(BaseHandler):
     async def get(self):
-        try:
-            server_name = self.server_name()
-            _grant, credentials, _ = await self.broker.credentials(self.token(), server_name)
-        except Refusal as refusal:
-            return self.refuse(refusal)
+        _grant, credentials, _ = await self.broker.credentials(self.token(), self.server_name())
         self.finish(json.dumps(credentials.credential_process_json()))
 
 
 class CheckHandler(BaseHandler):
     async def get(self):
-        try:
-            server_name = self.server_name()
-            grant, credentials, from_cache = await self.broker.credentials(self.token(), server_name)
-        except Refusal as refusal:
-            return self.refuse(refusal)
+        grant, credentials, from_cache = await self.broker.credentials(self.token(), self.server_name())
         self.finish(
             json.dumps(
                 {
@@ -223,12 +228,9 @@ class CheckHandler(BaseHandler):
 
 class MetricsHandler(BaseHandler):
     async def get(self):
-        try:
-            whoami = await self.broker.hub.whoami(self.token())
-        except Refusal as refusal:
-            return self.refuse(refusal)
+        whoami = await self.broker.hub.whoami(self.token())
         if "read:metrics" not in (whoami.get("scopes") or []):
-            return self.refuse(Refusal(403, errors.MISSING_SCOPE, "Reading metrics needs the 'read:metrics' scope."))
+            raise Refusal(403, errors.MISSING_SCOPE, "Reading metrics needs the 'read:metrics' scope.")
         self.set_header("Content-Type", CONTENT_TYPE_LATEST)
         self.finish(generate_latest(self.broker.metrics.registry))
 

@@ -1,36 +1,26 @@
 # The AWS credential broker: a hub-managed JupyterHub service, the only component holding AWS permissions.
-# Loaded by the local stack and, on Kubernetes, from jupyterhub_config.d. Settings from the environment:
-#   ACCESS_POLICY_FILE   the access policy YAML (the authenticator's file)                        (required)
-#   BROKER_PORT          where the broker listens, next to the hub (default 8181)
-#   BROKER_HOST          its listening address (default 127.0.0.1; 0.0.0.0 on Kubernetes)
-#   AWS_*                the broker's own AWS identity and region: passed to the broker only, never to servers
-#   BROKER_*             tuning, see hub/broker/settings.py (BROKER_TEST_* are for tests only)
-# Notebook servers get the custom scope `custom:aws-credentials:issue` on their own token: it lets the token's owner
-# (and no one else) obtain their own credentials from the broker.
+# Loaded by the local stack and, on Kubernetes, from jupyterhub_config.d, after the settings it reads:
+#   c.CredentialBroker.*   where it listens and how it is reached, STS, caching (hub/broker/settings.py; Helm:
+#                          hub.config.CredentialBroker); a bad value stops the hub here, at start-up
+#   c.AccessPolicyFile.*   the access policy file (authenticator/policy_file.py), the same the authenticator reads
+#   AWS_*                  the broker's own AWS identity and region: passed to the broker only, never to servers
+# Notebook servers get the custom scope ISSUE_SCOPE on their own token: it lets the token's owner (and no one else)
+# obtain their own credentials from the broker.
 import os
 import sys
 
-BROKER_SERVICE_NAME = "aws-credentials"
-BROKER_SCOPE = "custom:aws-credentials:issue"
+from hub.broker.contract import ISSUE_SCOPE, SERVICE_NAME
+from hub.broker.settings import CredentialBroker, process_environment
 
-# (interim, until the broker reads its settings from the hub config) the policy and port from the hub config.
-_policy = c.AccessPolicyFile.get("path") or ""
-if not _policy:
-    raise SystemExit("The AWS credential broker cannot start: AccessPolicyFile.path is not set")
-_port = int(c.CredentialBroker.get("port", 8181))
-_host = c.CredentialBroker.get("ip", "127.0.0.1")
-
-# The broker's environment: what it needs, nothing else (a hub-managed service does not inherit the hub's).
-_passed = ("ACCESS_POLICY_FILE", "PATH", "PYTHONPATH", "HOME", "LANG", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
-_environment = {name: os.environ[name] for name in _passed if name in os.environ} | {"ACCESS_POLICY_FILE": _policy}
-_environment.update({name: value for name, value in os.environ.items() if name.startswith(("AWS_", "BROKER_"))})
+_broker = CredentialBroker(config=c)
 
 c.JupyterHub.services.append(
     {
-        "name": BROKER_SERVICE_NAME,
-        "url": c.CredentialBroker.get("url") or f"http://{_host}:{_port}",
+        "name": SERVICE_NAME,
+        "url": _broker.url,
         "command": [sys.executable, "-m", "hub.broker"],
-        "environment": _environment,
+        # What it needs, nothing else (a hub-managed service does not inherit the hub's environment).
+        "environment": process_environment(os.environ, c),
         "display": False,
         # Its "What can I access?" page signs people in through the hub's OAuth; no extra consent page for it.
         "oauth_no_confirm": True,
@@ -39,7 +29,7 @@ c.JupyterHub.services.append(
 
 c.JupyterHub.custom_scopes.update(
     {
-        BROKER_SCOPE: {
+        ISSUE_SCOPE: {
             "description": "Obtain short-lived AWS credentials for the token owner's own notebook server.",
         },
     }
@@ -52,20 +42,20 @@ c.JupyterHub.load_roles.extend(
         {
             "name": "user",
             "description": "Default permissions for users, plus their own AWS credentials and access page",
-            "scopes": ["self", f"{BROKER_SCOPE}!user", f"access:services!service={BROKER_SERVICE_NAME}"],
+            "scopes": ["self", f"{ISSUE_SCOPE}!user", f"access:services!service={SERVICE_NAME}"],
         },
         # ... and their servers' tokens carry it.
         {
             "name": "server",
             "description": "Post activity, access the server, obtain the owner's AWS credentials",
-            "scopes": ["users:activity!user", "access:servers!server", f"{BROKER_SCOPE}!user"],
+            "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!user"],
         },
         # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice.
         {
             "name": "aws-credential-broker",
             "description": "The AWS credential broker service",
             "scopes": ["read:users", "read:servers", "admin:auth_state"],
-            "services": [BROKER_SERVICE_NAME],
+            "services": [SERVICE_NAME],
         },
     ]
 )

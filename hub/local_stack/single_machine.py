@@ -11,8 +11,6 @@ from pathlib import Path
 
 from traitlets.config import Config
 
-from hub.broker.contract import SERVICE_PREFIX
-
 LOCAL_SPAWNER = "hub.spawn.BrokeredLocalProcessSpawner"
 # The hub's secrets that its proxy has no use for: JupyterHub starts configurable-http-proxy with a copy of the hub's
 # whole environment (plus the proxy's own token), so they are removed from it on the way.
@@ -88,7 +86,6 @@ def configure_brokering(c: Config, *, state: Path, policy_file: Path, broker_por
     c.AccessPolicyFile.path = str(policy_file)
     c.CredentialBroker.port = broker_port
     c.JupyterHub.spawner_class = LOCAL_SPAWNER
-    c.BrokeredAWSMixin.broker_url = f"http://127.0.0.1:{broker_port}{SERVICE_PREFIX}"
     c.BrokeredAWSMixin.aws_endpoint_url = aws_endpoint_url
     c.BrokeredAWSMixin.aws_config_file = str(state / "aws" / "config")
 

@@ -13,4 +13,6 @@ if _bucket:
     c.S3ContentsManager.prefix = os.environ["S3CONTENTS_PREFIX"]
     c.S3ContentsManager.region_name = os.environ["S3CONTENTS_REGION"]
     c.S3ContentsManager.endpoint_url = os.environ["S3CONTENTS_ENDPOINT_URL"]
-    # Checkpoints live next to the notebooks in S3 (S3Contents' default); nothing is written to local disk.
+    # Checkpoints ("Revert to checkpoint") are S3Contents' default GenericFileCheckpoints: on the server's local disk
+    # (.ipynb_checkpoints under its working folder), not in S3, so they end with the server. Notebooks themselves are
+    # always saved to S3, where the bucket's versioning keeps earlier versions.

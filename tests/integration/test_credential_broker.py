@@ -356,7 +356,7 @@ def test_fifty_people_five_hundred_concurrent_requests_one_sts_call_each(jupyter
 
 @pytest.fixture
 def short_lived_hub(hub_moto, tmp_path):
-    env = {"BROKER_TEST_CREDENTIAL_LIFETIME_SECONDS": "2", "HUB_TEST_SLOW_SPAWN_TIMEOUT": "0"}
+    env = {"HUB_TEST_BROKER_ARGS": "--lifetime-seconds 2", "HUB_TEST_SLOW_SPAWN_TIMEOUT": "0"}
     hub = start_hub(tmp_path / "hub", hub_moto, extra_env=env)
     yield hub
     stop_hub(hub)

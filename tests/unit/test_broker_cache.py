@@ -48,8 +48,16 @@ def test_reused_until_fifteen_minutes_before_expiry():
 def test_short_sessions_are_reused_for_half_their_lifetime():
     clock = Clock()
     cache = CredentialCache(900, clock=clock)
-    c = creds(clock.now, 1000)
-    assert cache.reusable(c, clock.now + 499) and not cache.reusable(c, clock.now + 500)
+    short = creds(clock.now, 1000)
+
+    async def mint():
+        return short
+
+    asyncio.run(cache.get("ana", mint))
+    clock.now += 499
+    assert cache.cached("ana") is short
+    clock.now += 1
+    assert cache.cached("ana") is None
 
 
 def test_concurrent_requests_make_one_call_and_errors_are_not_cached():

@@ -5,8 +5,9 @@ import copy
 import pytest
 
 from authenticator.access_policy import load_access_policy
+from hub.broker.contract import ISSUE_SCOPE
 from hub.broker.errors import Refusal
-from hub.broker.grants import SCOPE, decide_grant, has_scope, identify
+from hub.broker.grants import decide_grant, has_scope, identify
 
 pytestmark = pytest.mark.unit
 
@@ -35,23 +36,23 @@ def model(**changes):
 @pytest.mark.parametrize(
     ("scopes", "allowed"),
     [
-        ([SCOPE], True),
-        ([f"{SCOPE}!user=sam"], True),
-        ([f"{SCOPE}!server=sam/"], True),
-        ([f"{SCOPE}!user=ana"], False),
-        ([f"{SCOPE}!server=ana/"], False),
+        ([ISSUE_SCOPE], True),
+        ([f"{ISSUE_SCOPE}!user=sam"], True),
+        ([f"{ISSUE_SCOPE}!server=sam/"], True),
+        ([f"{ISSUE_SCOPE}!user=ana"], False),
+        ([f"{ISSUE_SCOPE}!server=ana/"], False),
         (["read:users", "admin:users", "admin:servers"], False),
         ([], False),
     ],
 )
 def test_scope(scopes, allowed):
-    assert has_scope(scopes, SCOPE, "sam", "") is allowed
+    assert has_scope(scopes, ISSUE_SCOPE, "sam", "") is allowed
 
 
 def test_identify_refuses_services_and_tokens_without_the_scope():
-    assert identify({"kind": "user", "name": "sam", "scopes": [f"{SCOPE}!user=sam"]}) == "sam"
+    assert identify({"kind": "user", "name": "sam", "scopes": [f"{ISSUE_SCOPE}!user=sam"]}) == "sam"
     with pytest.raises(Refusal) as raised:
-        identify({"kind": "service", "name": "aws-credentials", "scopes": [SCOPE]})
+        identify({"kind": "service", "name": "aws-credentials", "scopes": [ISSUE_SCOPE]})
     assert raised.value.reason == "not-a-person"
     with pytest.raises(Refusal) as raised:
         identify({"kind": "user", "name": "olga", "scopes": ["admin:users", "admin:servers", "admin:auth_state"]})

@@ -1,15 +1,31 @@
-"""AssumeRole parameters, STS error mapping and throttling retry, against literal values."""
+"""AssumeRole parameters, STS error mapping and throttling retry, against literal values.
+
+The retry tests run a real botocore STS client whose HTTP answers are given at botocore's ``before-send`` event, so
+botocore's own retry handler (standard mode) decides. The answers follow the AssumeRole reference
+(https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html) and the common error format
+(https://docs.aws.amazon.com/STS/latest/APIReference/CommonErrors.html); which errors are retried and the backoff are
+the SDKs' standard retry mode (https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html,
+https://docs.aws.amazon.com/boto3/latest/guide/retries.html).
+"""
 
 import asyncio
-import random
-from datetime import UTC, datetime
 
+import boto3
 import pytest
-from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.awsrequest import AWSResponse
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 
 from authenticator.access_policy import load_access_policy
 from hub.broker.errors import Refusal
-from hub.broker.minting import Grant, Minter, assume_role_request, backoff_delays, refusal_for_sts_error
+from hub.broker.minting import (
+    Grant,
+    Minter,
+    assume_role_request,
+    refusal_for_sts_error,
+    retry_attempts,
+    sts_client_config,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -65,49 +81,73 @@ def test_sts_errors_name_the_role_and_the_cause(code, message, status, reason, t
     assert text in refusal.message and ANALYST in refusal.message
 
 
-def test_backoff_stays_within_budget():
-    delays = backoff_delays(3.0, rng=random.Random(1))
-    assert delays and sum(delays) <= 3.0
-    assert backoff_delays(0.0, rng=random.Random(1)) == []
+@pytest.mark.parametrize(("budget", "attempts"), [(0, 1), (0.9, 1), (1, 2), (2, 2), (3, 3), (10, 4), (60, 7)])
+def test_retry_attempts_fit_the_longest_backoff_into_the_budget(budget, attempts):
+    assert retry_attempts(budget) == attempts
 
 
-class FakeSts:
-    def __init__(self, errors):
-        self.errors = list(errors)
-        self.calls = []
-
-    def assume_role(self, **kwargs):
-        self.calls.append(kwargs)
-        if self.errors:
-            code = self.errors.pop(0)
-            if code == "unreachable":
-                raise EndpointConnectionError(endpoint_url="https://sts.amazonaws.com")
-            raise ClientError({"Error": {"Code": code, "Message": "injected"}}, "AssumeRole")
-        return {
-            "Credentials": {
-                "AccessKeyId": "ASIAEXAMPLE",
-                "SecretAccessKey": "secret-example",
-                "SessionToken": "token-example",
-                "Expiration": datetime(2030, 1, 1, 13, 0, tzinfo=UTC),
-            }
-        }
+def test_sts_client_config():
+    assert sts_client_config(10) == {
+        "retries": {"mode": "standard", "total_max_attempts": 4},
+        "connect_timeout": 5,
+        "read_timeout": 10,
+        "max_pool_connections": 50,
+    }
 
 
-def minter(sts, budget=5.0, **kwargs):
-    slept = []
+SUCCESS_XML = (
+    '<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><AssumeRoleResult><Credentials>'
+    "<AccessKeyId>ASIAEXAMPLE</AccessKeyId><SecretAccessKey>secret-example</SecretAccessKey>"
+    "<SessionToken>token-example</SessionToken><Expiration>2030-01-01T13:00:00Z</Expiration></Credentials>"
+    "<AssumedRoleUser><Arn>arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/ana</Arn>"
+    "<AssumedRoleId>AROAEXAMPLE:ana</AssumedRoleId></AssumedRoleUser><SourceIdentity>" + OID + "</SourceIdentity>"
+    "</AssumeRoleResult><ResponseMetadata><RequestId>00000000-test</RequestId></ResponseMetadata>"
+    "</AssumeRoleResponse>"
+)
+ERROR_XML = (
+    '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type>'
+    "<Code>{code}</Code><Message>{message}</Message></Error><RequestId>00000000-test</RequestId></ErrorResponse>"
+)
+ANSWERS = {
+    "Throttling": (400, ERROR_XML.format(code="Throttling", message="Rate exceeded")),
+    "AccessDenied": (403, ERROR_XML.format(code="AccessDenied", message="not authorized to perform sts:AssumeRole")),
+    "ok": (200, SUCCESS_XML),
+}
 
-    async def sleep(seconds):
-        slept.append(seconds)
 
-    m = Minter(sts, chained=False, retry_budget_seconds=budget, sleep=sleep, clock=lambda: 1893499200.0, **kwargs)
-    return m, slept
+class Body:
+    def __init__(self, payload: bytes):
+        self.payload = payload
+
+    def stream(self, **_):
+        yield self.payload
 
 
-def test_throttling_is_retried_then_succeeds():
-    sts = FakeSts(["Throttling", "ThrottlingException"])
-    m, slept = minter(sts)
-    credentials = asyncio.run(m.mint(grant()))
-    assert len(sts.calls) == 3 and len(slept) == 2
+def sts_answering(answers: list[str], budget: float):
+    """A real botocore STS client (the broker's retry configuration) whose requests get ``answers`` in turn."""
+    client = boto3.session.Session().client(
+        "sts",
+        region_name="us-east-1",
+        endpoint_url="https://sts.example.test",
+        aws_access_key_id="AKIDEXAMPLE",
+        aws_secret_access_key="not-a-secret",
+        config=Config(**sts_client_config(budget)),
+    )
+    sent = []
+
+    def answer(request, **_):
+        sent.append(request)
+        status, body = ANSWERS[answers[min(len(sent), len(answers)) - 1]]
+        return AWSResponse(request.url, status, {"Content-Type": "text/xml"}, Body(body.encode()))
+
+    client.meta.events.register("before-send.sts.AssumeRole", answer)
+    return client, sent
+
+
+def test_throttling_is_retried_by_the_sdk_then_succeeds():
+    client, sent = sts_answering(["Throttling", "ok"], budget=1)
+    credentials = asyncio.run(Minter(client, chained=False, clock=lambda: 1893499200.0).mint(grant()))
+    assert len(sent) == 2
     assert credentials.credential_process_json() == {
         "Version": 1,
         "AccessKeyId": "ASIAEXAMPLE",
@@ -115,31 +155,49 @@ def test_throttling_is_retried_then_succeeds():
         "SessionToken": "token-example",
         "Expiration": "2030-01-01T13:00:00Z",
     }
+    assert credentials.lifetime_seconds == 3600
     assert "secret-example" not in repr(credentials) and "token-example" not in repr(credentials)
 
 
-def test_throttling_gives_up_within_the_budget():
-    sts = FakeSts(["Throttling"] * 100)
-    m, slept = minter(sts, budget=2.0)
+@pytest.mark.parametrize(("budget", "attempts"), [(0, 1), (2, 2)])
+def test_throttling_gives_up_after_the_attempts_the_budget_allows(budget, attempts):
+    client, sent = sts_answering(["Throttling"], budget)
+    outcomes = []
+    minter = Minter(client, chained=False, observe_sts=lambda outcome, seconds: outcomes.append(outcome))
     with pytest.raises(Refusal) as raised:
-        asyncio.run(m.mint(grant()))
-    assert raised.value.reason == "sts-throttled" and sum(slept) <= 2.0
-    assert len(sts.calls) == len(slept) + 1
+        asyncio.run(minter.mint(grant()))
+    assert (raised.value.status, raised.value.reason, raised.value.message) == (
+        503,
+        "sts-throttled",
+        f"AWS STS is throttling requests for role {ANALYST}; no credentials were issued. Try again in a minute.",
+    )
+    assert len(sent) == attempts and outcomes == ["Throttling"]
 
 
-@pytest.mark.parametrize(
-    ("code", "reason"), [("AccessDenied", "role-not-assumable"), ("unreachable", "sts-unavailable")]
-)
-def test_other_errors_are_not_retried(code, reason):
-    sts = FakeSts([code])
-    m, slept = minter(sts)
+def test_access_denied_is_not_retried():
+    client, sent = sts_answering(["AccessDenied", "ok"], budget=10)
     with pytest.raises(Refusal) as raised:
-        asyncio.run(m.mint(grant()))
-    assert raised.value.reason == reason and len(sts.calls) == 1 and slept == []
+        asyncio.run(Minter(client, chained=False).mint(grant()))
+    assert (raised.value.status, raised.value.reason) == (403, "role-not-assumable") and len(sent) == 1
 
 
-def test_test_lifetime_shortens_the_served_expiry():
-    m, _ = minter(FakeSts([]), test_lifetime_seconds=60)
-    credentials = asyncio.run(m.mint(grant()))
-    assert credentials.credential_process_json()["Expiration"] == "2030-01-01T12:01:00Z"
-    assert credentials.lifetime_seconds == 60
+class Unreachable:
+    def __init__(self):
+        self.calls = 0
+
+    def assume_role(self, **kwargs):
+        self.calls += 1
+        raise EndpointConnectionError(endpoint_url="https://sts.amazonaws.com")
+
+
+def test_unreachable_sts_is_a_503_naming_the_role():
+    sts = Unreachable()
+    with pytest.raises(Refusal) as raised:
+        asyncio.run(Minter(sts, chained=False).mint(grant()))
+    assert (raised.value.status, raised.value.reason, raised.value.message) == (
+        503,
+        "sts-unavailable",
+        f"AWS STS could not be reached to issue credentials for role {ANALYST} (EndpointConnectionError). Try "
+        "again in a minute; if it persists, tell your administrator.",
+    )
+    assert sts.calls == 1
