@@ -97,7 +97,7 @@ def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_s
 
 def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
     assert ISSUE_SCOPE in hub_app.custom_scopes
-    assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["server"]["scopes"]
+    assert f"{ISSUE_SCOPE}!server" in roles(hub_app)["server"]["scopes"]  # its own server only
     assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["user"]["scopes"]
     assert roles(hub_app)["aws-credential-broker"]["services"] == [SERVICE_NAME]
     assert roles(hub_app)["aws-credential-broker"]["scopes"] == ["read:users", "read:servers", "admin:auth_state"]
