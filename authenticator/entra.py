@@ -6,9 +6,13 @@ What it fixes in oauthenticator's stock ``AzureAdOAuthenticator``:
   clouds, the local emulator); PKCE on; a ``nonce`` bound to each sign-in attempt.
 - The id_token is verified (RS256 signature against the tenant's JWKS, ``iss``, ``aud``, ``tid``, ``exp``/``nbf``/
   ``iat``, ``nonce``). Any failure refuses sign-in with a 403 and creates or changes nothing.
-- Group overage (people in more than 200 groups) is resolved through Microsoft Graph.
+- Groups come from Microsoft Graph at sign-in and at every re-check (one source of truth, every group type, no
+  overage limit): the token's groups claim is not used, so a role cannot appear or vanish between the two.
 - Membership is re-checked while people work (``refresh_user``), so removing someone from an Entra group takes their
-  role away, and removing them from every mapped group signs them out.
+  role away, and removing them from every mapped group signs them out. A refresh answer without an id_token (as
+  Entra gives when ``openid`` is not asked for, and some deployments always) keeps the stored identity.
+- A person is found by their immutable object id (``oid``): a changed user principal name keeps the account and its
+  S3 home. Guests are recognised by the ``idp`` claim and named from their own address.
 
 Override points used, as oauthenticator documents them: ``get_token_info``, ``token_to_user``,
 ``user_info_to_username``, ``build_auth_state_dict``, ``update_auth_model``, ``get_user_groups``, ``check_allowed``,
@@ -36,7 +40,14 @@ from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, def
 
 from .access_policy import AccessDecision, AccessPolicy, is_guid
 from .auth_state import ELIGIBLE_ROLES, eligible_roles
-from .graph import GraphClient, GraphError, has_group_overage
+from .graph import (
+    GraphClient,
+    GraphError,
+    GraphPermissionError,
+    GraphRefused,
+    GraphThrottled,
+    retry_after_seconds,
+)
 from .oidc import IdTokenError, OpenIDProvider
 from .policy_file import AccessPolicyFile
 from .safe_names import is_safe_name, safe_name
@@ -77,8 +88,8 @@ _NOT_HONOURED = {
         "to stop someone, remove them from the access groups' Entra ID groups or disable their Entra ID account: "
         "the hub re-checks membership every auth_refresh_age and signs them out"
     ),
-    "user_groups_claim": "groups come from the id_token's `groups` claim, or from Microsoft Graph on overage",
-    "auth_state_groups_key": "groups come from the id_token's `groups` claim, or from Microsoft Graph on overage",
+    "user_groups_claim": "groups come from Microsoft Graph, at sign-in and at every re-check",
+    "auth_state_groups_key": "groups come from Microsoft Graph, at sign-in and at every re-check",
     "graph_url": "use EntraIDOAuthenticator.microsoft_graph_url (oauthenticator's graph_url is a sign-in host)",
     "authorize_url": "endpoints come from OpenID discovery: set EntraIDOAuthenticator.authority",
     "token_url": "endpoints come from OpenID discovery: set EntraIDOAuthenticator.authority",
@@ -103,16 +114,36 @@ class ConfigurationError(TraitError):
     """The authenticator's configuration cannot work; the message names the option and the fix."""
 
 
-def hub_username(claim_value: str, strip_domains=()) -> str:
+def is_guest(claims: dict, tenant_id: str) -> bool:
+    """A guest (B2B) of this tenant: ``idp`` names another identity provider than this tenant (members have no
+    ``idp``, or this tenant's), or the optional ``acct`` claim says 1, or the name is a ``#EXT#`` UPN.
+    ref: https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference (idp)
+    ref: https://learn.microsoft.com/entra/identity-platform/optional-claims-reference (acct)
+    """
+    idp = str(claims.get("idp") or "").lower()
+    names = (str(claims.get("preferred_username") or ""), str(claims.get("upn") or ""))
+    return (
+        bool(idp and tenant_id.lower() not in idp)
+        or claims.get("acct") == 1
+        or any(_GUEST_MARKER in n.lower() for n in names)
+    )
+
+
+def hub_username(claim_value: str, strip_domains=(), guest: bool = False) -> str:
     """The JupyterHub username for a person, from the value of the username claim.
 
-    Lowercased; a guest's UPN (``gus_fabrikam.example#EXT#@contoso.example``) becomes ``gus_fabrikam.example-guest``,
-    readable and stable; a domain listed in ``strip_domains`` is removed (``ana@contoso.example`` becomes ``ana``);
-    then the safe-name rule of :mod:`authenticator.safe_names` applies.
+    Lowercased; a guest becomes ``<their UPN here, before #EXT#>-guest``, readable and stable: from their own address
+    (``gus@fabrikam.example``, their ``preferred_username``) as from their UPN here
+    (``gus_fabrikam.example#EXT#@contoso.example``, what Graph and the admin command see), both give
+    ``gus_fabrikam.example-guest``. Guests are never stripped of a domain, so they cannot collide with a member. A
+    member's domain listed in ``strip_domains`` is removed (``ana@contoso.example`` becomes ``ana``); then the
+    safe-name rule of :mod:`authenticator.safe_names` applies.
     """
     name = claim_value.strip().lower()
     if _GUEST_MARKER in name:
         name = name.split(_GUEST_MARKER, 1)[0] + "-guest"
+    elif guest:
+        name = name.replace("@", "_") + "-guest"  # Entra makes a guest's UPN here the same way
     else:
         for domain in strip_domains:
             suffix = "@" + domain.lower().lstrip("@")
@@ -221,7 +252,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         "https://graph.microsoft.com",
         config=True,
         help="""
-        Microsoft Graph, for group overage and membership re-checks. Use https://graph.microsoft.us (US
+        Microsoft Graph, for group memberships at sign-in and re-checks. Use https://graph.microsoft.us (US
         Government) or https://microsoftgraph.chinacloudapi.cn (China) with the matching `authority`.
 
         (oauthenticator's `graph_url` is the sign-in host despite its name; here that is `authority`.)
@@ -269,7 +300,18 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         Domains removed from usernames: with ["contoso.com"], ana@contoso.com signs in as `ana`.
 
         Only list domains verified in your own tenant: two people whose names differ only in a stripped domain
-        would share one hub account (and one S3 home). Guests (`#EXT#` UPNs) are never stripped.
+        would share one hub account (and one S3 home). Guests are never stripped: the guest ana@fabrikam.com is
+        `ana_fabrikam.com-guest`, never `ana`.
+        """,
+    )
+
+    graph_retry_budget_seconds = Float(
+        10,
+        config=True,
+        help="""
+        When Microsoft Graph throttles the hub (429), wait as its Retry-After says and try again, for at most this
+        long per lookup. Past it, a sign-in answers 503 (try again in a minute) and a re-check keeps the person's
+        roles within `membership_grace_seconds`. Keep it below the proxy's and the browser's patience.
         """,
     )
 
@@ -438,6 +480,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             jwks_min_refetch_seconds=self.jwks_min_refetch_seconds,
         )
         self._graph = None
+        self._accounts_by_oid: dict[str, str] | None = None  # read on first use (see _account_of)
 
     def _check_required_settings(self):
         """Settings without a usable default (formats are checked as each is set, by the validators above)."""
@@ -501,6 +544,15 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     async def _fetch_json(self, url, headers=None):
         return await self.httpfetch(url, label="fetching from Entra ID", method="GET", headers=headers or {})
 
+    async def _graph_fetch_json(self, url, headers):
+        """Graph's answer; an HTTP error answer as :class:`GraphRefused` (status, Retry-After) for the client."""
+        try:
+            return await self.httpfetch(url, label="reading Microsoft Graph", method="GET", headers=headers)
+        except HTTPClientError as e:
+            if e.response is None or e.code == 599:
+                raise
+            raise GraphRefused(e.code, retry_after_seconds(e.response.headers.get("Retry-After"))) from None
+
     def _unavailable(self, what: str, error: Exception) -> web.HTTPError:
         reason = "did not answer in time" if getattr(error, "code", None) == 599 else "could not be reached"
         self.log.error("Sign-in unavailable: %s %s (%s)", what, reason, type(error).__name__)
@@ -535,9 +587,10 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 client_id=self.client_id,
                 client_secret=self.client_secret,
                 graph_url=self.microsoft_graph_url,
-                fetch_json=self._fetch_json,
+                fetch_json=self._graph_fetch_json,
                 ca_bundle=self.tls_ca_bundle or None,
                 timeout_seconds=self.http_timeout_seconds,
+                retry_budget_seconds=self.graph_retry_budget_seconds,
             )
         return self._graph
 
@@ -557,7 +610,10 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 "Sign-in failed: Microsoft Entra ID did not accept the sign-in (the link may have been used already "
                 "or have expired). Start again from the hub's home page.",
             ) from None
+        token_info["obtained_at"] = int(time.time())
         if "id_token" not in token_info:
+            if params["grant_type"] == "refresh_token":
+                return token_info  # the identity stays the stored one; membership is re-read from Graph
             self.log.warning("Refused sign-in: the token response has no id_token (is 'openid' in scope?)")
             raise web.HTTPError(403, SIGN_IN_FAILED)
         nonce = None
@@ -565,8 +621,12 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             # A missing nonce in the state cookie must fail, never skip the check.
             nonce = _deserialize_state(handler.get_state_cookie() or "").get("nonce") or secrets.token_hex(16)
         await self._verify(token_info["id_token"], nonce)
-        token_info["obtained_at"] = int(time.time())
         return token_info
+
+    def build_refresh_token_request_params(self, refresh_token):
+        # Entra returns an id_token on refresh only when `openid` is asked for in this request.
+        # ref: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
+        return {**super().build_refresh_token_request_params(refresh_token), "scope": " ".join(self.scope)}
 
     async def _verify(self, id_token, nonce):
         try:
@@ -580,7 +640,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             raise self._unavailable("Microsoft Entra ID's signing keys", e) from None
 
     async def token_to_user(self, token_info):
-        """The verified claims of the id_token: who this is (``oid``, ``tid``, names, groups or an overage flag)."""
+        """The verified claims of the id_token: who this is (``oid``, ``tid``, names; guests also ``idp``)."""
         # get_token_info has verified this token already (with the nonce); verifying again is cheap (keys cached) and
         # keeps oauthenticator's entry point from ever trusting a token_info it did not check itself.
         return await self._verify(token_info["id_token"], None)
@@ -598,7 +658,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 f"Sign-in failed: your account has no {self.username_claim!r} to name you by. Ask your "
                 "administrator to check the hub's username_claim setting.",
             )
-        return hub_username(value, self.username_strip_domains)
+        return hub_username(value, self.username_strip_domains, guest=is_guest(user_info, self.tenant_id))
 
     def _adopted_account(self, oid) -> str | None:
         """The existing account ``adopt_accounts`` gives this Entra identity, if any."""
@@ -621,20 +681,24 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     # ---- groups and the access decision ---------------------------------------------------------------------------
 
-    async def _group_ids(self, claims) -> set[str]:
-        groups = claims.get("groups")
-        if isinstance(groups, list) and not has_group_overage(claims):
-            return {str(g).lower() for g in groups}
-        if not has_group_overage(claims):
-            self.log.warning(
-                "id_tokens carry no groups claim; reading groups from Graph. Set groupMembershipClaims to "
-                "SecurityGroup in the app registration's manifest to save a Graph call per sign-in."
-            )
-        return await self._graph_group_ids(claims["oid"])
-
-    async def _graph_group_ids(self, oid) -> set[str]:
+    async def _sign_in_group_ids(self, oid) -> set[str]:
+        """The person's groups from Microsoft Graph, or a 503 that says why sign-in cannot go on."""
         try:
             return await self.graph.transitive_group_ids(oid)
+        except GraphPermissionError as e:
+            self.log.error("Sign-in unavailable: %s", e)
+            raise web.HTTPError(
+                503,
+                "Sign-in is unavailable: the hub may not read group memberships from Microsoft Graph (its app "
+                f"registration lacks the application permission {e.permission}). Tell your administrator.",
+            ) from None
+        except GraphThrottled as e:
+            self.log.error("Sign-in unavailable: %s", e)
+            raise web.HTTPError(
+                503,
+                "Sign-in is unavailable right now: Microsoft Graph is throttling the hub's requests. Try again in a "
+                "minute; if it persists, tell your administrator.",
+            ) from None
         except (GraphError, HTTPClientError, OSError) as e:
             self.log.error("Could not read groups from Microsoft Graph: %s", getattr(e, "message", None) or e)
             raise web.HTTPError(
@@ -656,7 +720,13 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     async def update_auth_model(self, auth_model):
         claims = auth_model["auth_state"].pop("_claims")
-        decision = self.policy.decide(await self._group_ids(claims))
+        account = await self._account_of(claims["oid"])
+        if account and account != auth_model["name"] and self._adopted_account(claims["oid"]) is None:
+            # The user principal name changed (a rename): the person keeps their account and S3 home. (An account
+            # given to this identity by adopt_accounts wins: that is the administrator's explicit choice.)
+            self.log.info("%s signs in to their account %s (found by object id)", auth_model["name"], account)
+            auth_model["name"] = account
+        decision = self.policy.decide(await self._sign_in_group_ids(claims["oid"]))
         auth_model = self._apply_decision(auth_model, decision, time.time())
         # Enforced here, not in check_allowed: JupyterHub skips check_allowed when an allow switch (allow_all) is
         # set, and nothing skips update_auth_model (authenticate() always calls it).
@@ -679,7 +749,44 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 "You have no access to this hub: you are not in any of the Entra ID groups that grant it. "
                 f"Ask to be added to one of: {self.policy.granting_groups_text}.",
             )
-        await self._check_identity_binding(username, auth_state["entra"]["oid"])
+        oid = auth_state["entra"]["oid"]
+        await self._check_identity_binding(username, oid)
+        if self._accounts_by_oid is not None:
+            self._accounts_by_oid[oid] = username
+
+    # ---- accounts and Entra identities (object ids) ---------------------------------------------------------------
+
+    def _hub(self):
+        """The JupyterHub application, when running inside one (not in unit tests)."""
+        app = self.parent
+        return app if app is not None and hasattr(app, "users") else None
+
+    async def _bound_oid(self, orm_user) -> str | None:
+        state = await self._hub().users[orm_user].get_auth_state() or {}
+        return state.get("entra", {}).get("oid")
+
+    async def _account_of(self, oid) -> str | None:
+        """The hub account bound to the Entra object id ``oid``, if any.
+
+        The index is read once from the accounts' auth_state (the oldest account wins if an earlier rename left two)
+        and kept current by each sign-in; an entry whose account was deleted or re-bound since is dropped.
+        """
+        app = self._hub()
+        if app is None:
+            return None
+        if self._accounts_by_oid is None:
+            index: dict[str, str] = {}
+            for orm_user in app.db.query(orm.User).order_by(orm.User.id):
+                bound = await self._bound_oid(orm_user)
+                if bound:
+                    index.setdefault(bound, orm_user.name)
+            self._accounts_by_oid = index
+        name = self._accounts_by_oid.get(oid)
+        orm_user = orm.User.find(app.db, name) if name else None
+        if orm_user is None or await self._bound_oid(orm_user) != oid:
+            self._accounts_by_oid.pop(oid, None)
+            return None
+        return name
 
     async def _check_identity_binding(self, username, oid):
         """Refuse a sign-in whose name belongs to a different Entra identity (a reused or re-assigned UPN).
@@ -687,14 +794,12 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         Without this, a new employee given a former employee's user principal name would inherit that person's
         hub account, notebooks and S3 home.
         """
-        app = self.parent
-        if app is None or not hasattr(app, "users"):
+        if self._hub() is None:
             return
-        orm_user = orm.User.find(app.db, username)
+        orm_user = orm.User.find(self._hub().db, username)
         if orm_user is None:
             return
-        state = await app.users[orm_user].get_auth_state() or {}
-        bound = state.get("entra", {}).get("oid")
+        bound = await self._bound_oid(orm_user)
         if bound and bound != oid:
             self.log.warning("Refused sign-in of %s: the account is bound to another Entra object id", username)
             raise web.HTTPError(
@@ -731,7 +836,8 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             return False
         now = time.time()
         entra = auth_state["entra"]
-        if entra.get("tokens_expire_at", 0) <= now + 60:
+        refreshed = entra.get("tokens_expire_at", 0) <= now + 60
+        if refreshed:
             auth_state = await self._refreshed_tokens(user, auth_state)
             if auth_state is None:
                 return False
@@ -743,7 +849,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 self.log.warning("Signing %s out: groups unverifiable for %ds (%s)", user.name, age, type(e).__name__)
                 return False
             self.log.warning("Keeping %s's roles for now: Graph unavailable (%s)", user.name, type(e).__name__)
-            return True
+            return {"name": user.name, "auth_state": auth_state} if refreshed else True
         decision = self.policy.decide(group_ids)
         if not decision.allowed:
             self.log.info("Signing %s out: no longer in any access group", user.name)
@@ -762,6 +868,8 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             return None
         if not token_info.get("refresh_token"):
             token_info["refresh_token"] = refresh_token
+        if "id_token" not in token_info:
+            return _with_new_tokens(auth_state, token_info)
         claims = await self.token_to_user(token_info)
         if claims["oid"] != auth_state["entra"]["oid"]:
             self.log.warning("Signing %s out: refreshed tokens belong to another identity", user.name)
@@ -770,3 +878,16 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         refreshed.pop("_claims")
         refreshed["entra"]["groups_checked_at"] = auth_state["entra"].get("groups_checked_at", 0)
         return refreshed
+
+
+def _with_new_tokens(auth_state: dict, token_info: dict) -> dict:
+    """auth_state after a refresh answer without an id_token: new tokens, the same identity and decision."""
+    expires_at = token_info["obtained_at"] + int(token_info.get("expires_in", 0))
+    entra = {**auth_state["entra"], "tokens_expire_at": expires_at}
+    return {
+        **auth_state,
+        "access_token": token_info["access_token"],
+        "refresh_token": token_info["refresh_token"],
+        "token_response": token_info,
+        "entra": entra,
+    }

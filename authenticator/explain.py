@@ -4,9 +4,9 @@
     entra-access explain --policy access-policy.yaml --groups <group-id>[,<group-id>...]
     entra-access explain --policy access-policy.yaml --user ana@contoso.com     # asks Microsoft Graph
 
-``--user`` reads the person's transitive groups from Graph with the hub's app registration: set
-``ENTRA_TENANT_ID``, ``ENTRA_CLIENT_ID`` and ``OAUTH_CLIENT_SECRET`` (and ``--authority``/``--graph-url``
-outside the public cloud). The answer comes from the same policy code the hub runs.
+``--user`` looks the person up in Graph and reads their transitive groups with the hub's app registration, which
+then needs ``User.ReadBasic.All`` besides the hub's ``GroupMember.Read.All``. The answer comes from the same policy
+code the hub runs. ``check`` also reminds that roles people chain into from a notebook must allow sts:TagSession.
 """
 
 import argparse
@@ -19,8 +19,16 @@ import requests
 
 from .access_policy import AccessPolicy, AccessPolicyError, load_access_policy
 from .entra import hub_username
-from .graph import GraphClient, GraphError
+from .graph import GraphClient, GraphError, GraphRefused, retry_after_seconds
 from .safe_names import safe_name
+
+# Brokered sessions carry transitive session tags and a source identity; both travel into chained roles.
+# ref: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_role-chaining
+ROLE_CHAINING_NOTE = (
+    "Note: roles that people assume from a notebook (role chaining) must allow sts:TagSession and "
+    "sts:SetSourceIdentity in their trust policy: the brokered session's tags (user, access-group) and source "
+    "identity travel with them, and AWS refuses the chained call otherwise."
+)
 
 
 def explain(policy: AccessPolicy, group_ids, username: str | None = None) -> dict:
@@ -82,7 +90,7 @@ def _graph_groups_of(user: str, args) -> tuple[str, set[str]]:
         if response.status_code == 404:
             raise GraphError(f"Microsoft Graph knows no user {user!r}")
         if not response.ok:
-            raise GraphError(f"Microsoft Graph answered {response.status_code}")
+            raise GraphRefused(response.status_code, retry_after_seconds(response.headers.get("Retry-After")))
         return response.json()
 
     graph = GraphClient(
@@ -93,6 +101,7 @@ def _graph_groups_of(user: str, args) -> tuple[str, set[str]]:
         fetch_json=fetch_json,
         ca_bundle=args.ca_bundle,
         timeout_seconds=args.timeout,
+        retry_budget_seconds=args.timeout,
     )
 
     async def lookup():
@@ -129,6 +138,7 @@ def main(argv=None) -> int:
         policy = load_access_policy(args.policy)
         if args.command == "check":
             print(f"{args.policy}: valid, {len(policy.access_groups)} access groups")
+            print(ROLE_CHAINING_NOTE)
             return 0
         if args.groups is not None:
             group_ids = [g.strip() for g in args.groups.split(",") if g.strip()]

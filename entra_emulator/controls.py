@@ -4,9 +4,16 @@ They let tests show that the hub refuses forged tokens, follows membership chang
 provider and a key rotation. Anyone who can reach the port can use them: never expose an emulator started with them.
 """
 
+from dataclasses import asdict
+
+from .directory import UPN_PATTERN, DirectoryError, parse_app_registration
 from .emulator import ENDPOINTS, MAX_DELAY_SECONDS, valid_redirect_uri
 from .handlers import EmulatorHandler, Refusal, log
 from .tokens import Tamper, TamperError
+
+MAX_THROTTLED_REQUESTS = 10_000
+MAX_RETRY_AFTER_SECONDS = 300
+MAX_TOKEN_LIFETIME_SECONDS = 24 * 3600
 
 
 class TamperHandler(EmulatorHandler):
@@ -46,6 +53,87 @@ class GroupsHandler(EmulatorHandler):
         self.write_json({"username": person.username, "groups": group_ids, "filler_groups": filler})
 
 
+class RenameHandler(EmulatorHandler):
+    """Give a person a new user principal name, keeping their object id: ``{"username": "new@contoso.example"}``."""
+
+    def post(self, username):
+        directory = self.emulator.directory
+        person = directory.person(username)
+        if person is None:
+            raise Refusal(404, f"no person {username!r} in the directory", error="not_found")
+        new = self.request_json().get("username")
+        if not isinstance(new, str) or not UPN_PATTERN.fullmatch(new.strip()):
+            raise Refusal(400, "username must be a user principal name (name@domain.example)")
+        taken = directory.person(new)
+        if taken is not None and taken is not person:
+            raise Refusal(409, f"{new} already belongs to someone else")
+        directory.rename(person, new.strip())
+        log.info("control: %s renamed (object id unchanged)", person.oid)
+        self.write_json({"username": person.username, "oid": person.oid})
+
+
+class AppRegistrationHandler(EmulatorHandler):
+    """Change the app registration live; the keys given replace the current ones (as in the directory file)."""
+
+    def post(self):
+        directory = self.emulator.directory
+        current = asdict(directory.app_registration)
+        current["optional_claims"] = [
+            {"name": n, "additional_properties": extra} for n, extra in current["optional_claims"].items()
+        ]
+        try:
+            directory.app_registration = parse_app_registration({**current, **self.request_json()}, directory.groups)
+        except DirectoryError as e:
+            raise Refusal(400, str(e)) from None
+        self.write_json({"app_registration": asdict(directory.app_registration)})
+
+
+class ModesHandler(EmulatorHandler):
+    """Behave as some deployments do rather than as documented: ``{"id_token_on_refresh": false}``; or issue
+    short-lived tokens: ``{"token_lifetime_seconds": 30}``. ``reset`` goes back to the documented behaviour."""
+
+    def post(self):
+        body = self.request_json()
+        unknown = sorted(set(body) - {"id_token_on_refresh", "token_lifetime_seconds"})
+        if unknown:
+            raise Refusal(400, f"unknown mode {unknown[0]!r}: use id_token_on_refresh, token_lifetime_seconds")
+        if "id_token_on_refresh" in body:
+            if not isinstance(body["id_token_on_refresh"], bool):
+                raise Refusal(400, "id_token_on_refresh must be true or false")
+            self.emulator.id_token_on_refresh = body["id_token_on_refresh"]
+        if "token_lifetime_seconds" in body:
+            lifetime = body["token_lifetime_seconds"]
+            if not _whole(lifetime, 1, MAX_TOKEN_LIFETIME_SECONDS):
+                raise Refusal(400, f"token_lifetime_seconds must be a whole number 1-{MAX_TOKEN_LIFETIME_SECONDS}")
+            self.emulator.token_lifetime_seconds = lifetime
+        log.info("control: id_token on refresh %s", "on" if self.emulator.id_token_on_refresh else "off")
+        self.write_json(
+            {
+                "id_token_on_refresh": self.emulator.id_token_on_refresh,
+                "token_lifetime_seconds": self.emulator.token_lifetime_seconds,
+            }
+        )
+
+
+class ThrottleHandler(EmulatorHandler):
+    """The next ``count`` Graph requests answer 429 with ``Retry-After: retry_after``; ``count`` 0 removes."""
+
+    def post(self):
+        body = self.request_json()
+        count, retry_after = body.get("count"), body.get("retry_after", 1)
+        if not _whole(count, 0, MAX_THROTTLED_REQUESTS):
+            raise Refusal(400, f"count must be a whole number 0-{MAX_THROTTLED_REQUESTS}")
+        if not _whole(retry_after, 0, MAX_RETRY_AFTER_SECONDS):
+            raise Refusal(400, f"retry_after must be a whole number of seconds 0-{MAX_RETRY_AFTER_SECONDS}")
+        self.emulator.throttle_count, self.emulator.throttle_retry_after = count, retry_after
+        log.info("control: the next %d Graph request(s) will be throttled (Retry-After %d)", count, retry_after)
+        self.write_json({"count": count, "retry_after": retry_after})
+
+
+def _whole(value, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
 def _filler_groups_made(handler: EmulatorHandler) -> int:
     """Filler groups exist as far as the directory file asked for them."""
     return max((p.filler_groups for p in handler.emulator.loaded_directory.people.values()), default=0)
@@ -58,7 +146,7 @@ class RevokeSessionsHandler(EmulatorHandler):
         person = self.emulator.directory.person(username)
         if person is None:
             raise Refusal(404, f"no person {username!r} in the directory", error="not_found")
-        self.write_json({"username": person.username, "revoked": self.emulator.grants.revoke_sessions(person.username)})
+        self.write_json({"username": person.username, "revoked": self.emulator.grants.revoke_sessions(person.oid)})
 
 
 class DelayHandler(EmulatorHandler):
@@ -118,6 +206,10 @@ def routes(emulator) -> list:
         (r"/_emulator/tamper", TamperHandler, args),
         (r"/_emulator/users/([^/]+)/groups", GroupsHandler, args),
         (r"/_emulator/users/([^/]+)/revoke-sessions", RevokeSessionsHandler, args),
+        (r"/_emulator/users/([^/]+)/rename", RenameHandler, args),
+        (r"/_emulator/app-registration", AppRegistrationHandler, args),
+        (r"/_emulator/modes", ModesHandler, args),
+        (r"/_emulator/throttle", ThrottleHandler, args),
         (r"/_emulator/delay", DelayHandler, args),
         (r"/_emulator/rotate-key", RotateKeyHandler, args),
         (r"/_emulator/redirect-uris", RedirectUriHandler, args),

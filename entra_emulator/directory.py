@@ -16,13 +16,34 @@ import yaml
 GROUPS_CLAIM_LIMIT = 200
 OVERAGE_STYLES = ("claim_sources", "hasgroups")
 MAX_FILLER_GROUPS = 5000
+# Group types, as Graph tells them apart (securityEnabled, mailEnabled, groupTypes).
+GROUP_TYPES = ("security", "microsoft365", "distribution")
+# The app manifest's groupMembershipClaims values the emulator models (DirectoryRole would need directory roles).
+# ref: https://learn.microsoft.com/entra/identity-platform/reference-microsoft-graph-app-manifest
+GROUP_MEMBERSHIP_CLAIMS = ("None", "SecurityGroup", "ApplicationGroup", "All")
+# Optional id_token claims the emulator can add, and the one additional property it models.
+# ref: https://learn.microsoft.com/entra/identity-platform/optional-claims-reference
+OPTIONAL_CLAIMS = ("acct", "upn", "login_hint", "email")
+EXTERNALLY_AUTHENTICATED_UPN = "include_externally_authenticated_upn"
+# Microsoft Graph application permissions the emulator knows (what the endpoints it serves accept).
+GRAPH_PERMISSIONS = (
+    "User.Read.All",
+    "User.ReadBasic.All",
+    "User.ReadWrite.All",
+    "GroupMember.Read.All",
+    "Group.Read.All",
+    "Directory.Read.All",
+    "Directory.ReadWrite.All",
+)
+GUEST_MARKER = "#EXT#"
 
 _GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-_UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_TOP_KEYS = {"tenant_id", "display_name", "groups", "users"}
+UPN_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TOP_KEYS = {"tenant_id", "display_name", "app_registration", "groups", "users"}
 DEFAULT_DISPLAY_NAME = "Contoso"
-_GROUP_KEYS = {"id", "display_name"}
-_USER_KEYS = {"username", "name", "oid", "groups", "filler_groups", "overage_style"}
+_APP_KEYS = {"group_membership_claims", "optional_claims", "graph_permissions", "assigned_groups"}
+_GROUP_KEYS = {"id", "display_name", "type"}
+_USER_KEYS = {"username", "name", "oid", "groups", "filler_groups", "overage_style", "mail", "home_tenant_id"}
 
 
 class DirectoryError(ValueError):
@@ -36,16 +57,42 @@ class DirectoryError(ValueError):
 class Group:
     id: str
     display_name: str
+    type: str = "security"
+
+    @property
+    def security_enabled(self) -> bool:
+        return self.type == "security"
+
+
+@dataclass
+class AppRegistration:
+    """How the hub's app registration is set up, as its manifest would say. Defaults: a new registration's."""
+
+    group_membership_claims: str = "None"  # a new registration emits no groups claim
+    optional_claims: dict[str, list[str]] = field(default_factory=dict)  # name -> additional properties
+    graph_permissions: list[str] = field(default_factory=list)  # application permissions with admin consent
+    assigned_groups: list[str] = field(default_factory=list)  # groups assigned to the app (ApplicationGroup)
 
 
 @dataclass
 class Person:
-    username: str  # the user principal name, as written in the file
+    username: str  # the user principal name in this tenant (guests: name_domain#EXT#@tenant.domain)
     name: str
     oid: str
     group_ids: list[str]  # explicit memberships, in file order
     filler_groups: int = 0
     overage_style: str = "claim_sources"
+    mail: str | None = None  # guests: their own address, which is also the name they sign in with
+    home_tenant_id: str | None = None  # guests: the tenant that authenticates them
+
+    @property
+    def is_guest(self) -> bool:
+        return GUEST_MARKER in self.username.upper()
+
+    @property
+    def sign_in_name(self) -> str:
+        """What the person types, and ``preferred_username``: a guest's own address, a member's UPN."""
+        return self.mail if self.is_guest and self.mail else self.username
 
 
 @dataclass
@@ -54,9 +101,20 @@ class Directory:
     groups: dict[str, Group]  # by id, including generated filler groups
     people: dict[str, Person] = field(default_factory=dict)  # by lowercased username
     display_name: str = DEFAULT_DISPLAY_NAME  # the organization, as the sign-in page names it
+    app_registration: AppRegistration = field(default_factory=AppRegistration)
 
     def person(self, username: str) -> Person | None:
-        return self.people.get(username.strip().lower())
+        """A person by user principal name, or a guest by the address they sign in with."""
+        wanted = username.strip().lower()
+        return self.people.get(wanted) or next(
+            (p for p in self.people.values() if p.is_guest and (p.mail or "").lower() == wanted), None
+        )
+
+    def rename(self, person: Person, new_username: str) -> None:
+        """A new user principal name for the same object (``oid`` unchanged), as an administrator's rename."""
+        del self.people[person.username.lower()]
+        person.username = new_username
+        self.people[new_username.lower()] = person
 
     def person_by_oid(self, oid: str) -> Person | None:
         oid = oid.lower()
@@ -75,6 +133,19 @@ class Directory:
 def default_oid(tenant_id: str, username: str) -> str:
     """The object id of a person the file gives none: stable for a username within a tenant."""
     return str(uuid.uuid5(uuid.UUID(tenant_id), username.strip().lower()))
+
+
+def guest_mail(username: str) -> str:
+    """A guest's own address from their UPN here: ``gus_fabrikam.example#EXT#@contoso.example`` is
+    ``gus@fabrikam.example`` (Entra makes the UPN by replacing the address's ``@`` with ``_``)."""
+    local = username[: username.upper().index(GUEST_MARKER)]
+    name, _, domain = local.rpartition("_")
+    return f"{name}@{domain}"
+
+
+def default_home_tenant_id(tenant_id: str, mail: str) -> str:
+    """A guest's home tenant when the file names none: stable for the guest's domain."""
+    return str(uuid.uuid5(uuid.UUID(tenant_id), "home-tenant:" + mail.rpartition("@")[2].lower()))
 
 
 def filler_group_id(tenant_id: str, number: int) -> str:
@@ -111,7 +182,52 @@ def parse_directory(data, source: str = "directory") -> Directory:
     display_name = data.get("display_name", DEFAULT_DISPLAY_NAME)
     if not isinstance(display_name, str) or not display_name.strip():
         raise DirectoryError(source, "display_name", "is empty", "name the organization, or leave the key out")
-    return Directory(tenant_id, groups, people, display_name.strip())
+    app = parse_app_registration(data.get("app_registration") or {}, groups, source)
+    return Directory(tenant_id, groups, people, display_name.strip(), app)
+
+
+def parse_app_registration(item, groups: dict[str, Group], source: str = "app_registration") -> AppRegistration:
+    """The ``app_registration:`` block (also what the test control sends); every key optional."""
+    key = "app_registration"
+    if not isinstance(item, dict):
+        raise DirectoryError(source, key, "is not a mapping", "give group_membership_claims, graph_permissions, ...")
+    _refuse_unknown_keys(source, key, item, _APP_KEYS)
+    claims = item.get("group_membership_claims", "None")
+    if claims not in GROUP_MEMBERSHIP_CLAIMS:
+        fix = f"use one of {', '.join(GROUP_MEMBERSHIP_CLAIMS)}"
+        raise DirectoryError(source, f"{key}.group_membership_claims", f"unknown value {claims!r}", fix)
+    optional = _optional_claims(source, f"{key}.optional_claims", item.get("optional_claims") or [])
+    permissions = item.get("graph_permissions") or []
+    if not isinstance(permissions, list) or any(p not in GRAPH_PERMISSIONS for p in permissions):
+        raise DirectoryError(
+            source, f"{key}.graph_permissions", f"{permissions!r} is not a list of known permissions",
+            f"use names from {', '.join(GRAPH_PERMISSIONS)}",
+        )  # fmt: skip
+    assigned = _member_group_ids(source, f"{key}.assigned_groups", item.get("assigned_groups") or [], groups)
+    return AppRegistration(claims, optional, list(dict.fromkeys(permissions)), assigned)
+
+
+def _optional_claims(source: str, key: str, items) -> dict[str, list[str]]:
+    """``[acct, {name: upn, additional_properties: [include_externally_authenticated_upn]}]``, as the manifest."""
+    if not isinstance(items, list):
+        raise DirectoryError(source, key, "is not a list", "list claim names, e.g. [acct, upn]")
+    claims: dict[str, list[str]] = {}
+    for index, entry in enumerate(items):
+        name, extra = (entry, []) if isinstance(entry, str) else (None, None)
+        if isinstance(entry, dict) and set(entry) <= {"name", "additional_properties"}:
+            name, extra = entry.get("name"), entry.get("additional_properties") or []
+        if name not in OPTIONAL_CLAIMS:
+            raise DirectoryError(
+                source, f"{key}[{index}]", f"{entry!r} is not an optional claim the emulator models",
+                f"use one of {', '.join(OPTIONAL_CLAIMS)}",
+            )  # fmt: skip
+        if extra not in ([], [EXTERNALLY_AUTHENTICATED_UPN]) or (extra and name != "upn"):
+            raise DirectoryError(
+                source, f"{key}[{index}].additional_properties", f"{extra!r} is not modelled",
+                f"only upn takes [{EXTERNALLY_AUTHENTICATED_UPN}]",
+            )  # fmt: skip
+        claims[name] = list(extra)
+    return claims
 
 
 def _parse_groups(source: str, items) -> dict[str, Group]:
@@ -129,7 +245,10 @@ def _parse_groups(source: str, items) -> dict[str, Group]:
         display_name = item.get("display_name")
         if not isinstance(display_name, str) or not display_name.strip():
             raise DirectoryError(source, f"{key}.display_name", "is missing", "name the group as people see it")
-        groups[group_id] = Group(group_id, display_name.strip())
+        group_type = item.get("type", "security")
+        if group_type not in GROUP_TYPES:
+            raise DirectoryError(source, f"{key}.type", f"unknown type {group_type!r}", f"use one of {GROUP_TYPES}")
+        groups[group_id] = Group(group_id, display_name.strip(), group_type)
     return groups
 
 
@@ -156,7 +275,7 @@ def _parse_person(source: str, key: str, tenant_id: str, item, groups: dict[str,
         raise DirectoryError(source, key, "is not a mapping", "give the person a username and a name")
     _refuse_unknown_keys(source, key, item, _USER_KEYS)
     username = item.get("username")
-    if not isinstance(username, str) or not _UPN.fullmatch(username.strip()):
+    if not isinstance(username, str) or not UPN_PATTERN.fullmatch(username.strip()):
         raise DirectoryError(
             source, f"{key}.username", f"{username!r} is not a user principal name", "write it as name@domain.example"
         )
@@ -174,7 +293,22 @@ def _parse_person(source: str, key: str, tenant_id: str, item, groups: dict[str,
     style = item.get("overage_style", "claim_sources")
     if style not in OVERAGE_STYLES:
         raise DirectoryError(source, f"{key}.overage_style", f"unknown style {style!r}", f"use one of {OVERAGE_STYLES}")
-    return Person(username, name.strip(), oid, group_ids, filler, style)
+    mail, home_tenant_id = _guest_fields(source, key, tenant_id, username, item)
+    return Person(username, name.strip(), oid, group_ids, filler, style, mail, home_tenant_id)
+
+
+def _guest_fields(source: str, key: str, tenant_id: str, username: str, item: dict) -> tuple[str | None, str | None]:
+    if GUEST_MARKER not in username.upper():
+        for extra in ("mail", "home_tenant_id"):
+            if item.get(extra) is not None:
+                raise DirectoryError(source, f"{key}.{extra}", "is for guests only", "leave it out for members")
+        return None, None
+    mail = item.get("mail") or guest_mail(username)
+    if not isinstance(mail, str) or not UPN_PATTERN.fullmatch(mail.strip()):
+        raise DirectoryError(source, f"{key}.mail", f"{mail!r} is not an address", "write it as name@domain.example")
+    home = item.get("home_tenant_id")
+    home = _guid(source, f"{key}.home_tenant_id", home) if home is not None else None
+    return mail.strip(), home or default_home_tenant_id(tenant_id, mail)
 
 
 def _member_group_ids(source: str, key: str, items, groups: dict[str, Group]) -> list[str]:

@@ -13,12 +13,14 @@ from urllib.parse import urlsplit
 from .directory import Directory
 from .grants import Grants
 from .keys import SigningKey, new_signing_key
-from .tokens import GRAPH_APP_ID, Tamper, sign
+from .tokens import GRAPH_APP_ID, TOKEN_LIFETIME_SECONDS, Tamper, sign
 
 # Names of the endpoints, as used by the stats and delay controls.
 ENDPOINTS = ("discovery", "keys", "authorize", "token", "logout", "graph")
 MAX_DELAY_SECONDS = 300
-CLAIMS_SUPPORTED = "sub iss aud exp iat nbf nonce preferred_username name tid oid ver groups sid".split()
+CLAIMS_SUPPORTED = (
+    "sub iss aud exp iat nbf nonce preferred_username name tid oid ver groups sid idp email upn acct login_hint".split()
+)
 
 
 @dataclass
@@ -67,6 +69,15 @@ class Emulator:
         self.requests: Counter = Counter()
         self.grant_counts: Counter = Counter()
         self.id_tokens_issued = 0
+        self.sign_outs: list[str | None] = []  # who each sign-out named through logout_hint (None: nobody)
+        self._set_documented_behaviour()
+
+    def _set_documented_behaviour(self) -> None:
+        """The test modes, off: behave as documented."""
+        self.id_token_on_refresh = True  # off: no id_token on refresh, as some deployments report
+        self.token_lifetime_seconds = TOKEN_LIFETIME_SECONDS
+        self.throttle_count = 0  # the next this many Graph requests answer 429 ...
+        self.throttle_retry_after = 0  # ... with this Retry-After (seconds)
 
     # ---- names and documents ----
 
@@ -135,6 +146,13 @@ class Emulator:
 
     # ---- controls ----
 
+    def throttled(self) -> int | None:
+        """The Retry-After for this Graph request when it is to be throttled, else None."""
+        if self.throttle_count <= 0:
+            return None
+        self.throttle_count -= 1
+        return self.throttle_retry_after
+
     def rotate_key(self, keep_old: bool) -> SigningKey:
         key = new_signing_key()
         self.own_keys[key.kid] = key
@@ -150,7 +168,8 @@ class Emulator:
                 self.delays.pop(endpoint, None)
 
     def reset(self) -> None:
-        """Back to how the emulator started: the file's memberships, the first key, no tamper, delay or counts.
+        """Back to how the emulator started: the file's memberships, names and app registration, the documented
+        behaviour (no modes, no throttling), the first key, no tamper, delay or counts.
 
         Registered redirect URIs and issued grants stay: they belong to the clients, not to a test.
         """
@@ -162,6 +181,8 @@ class Emulator:
         self.requests.clear()
         self.grant_counts.clear()
         self.id_tokens_issued = 0
+        self.sign_outs.clear()
+        self._set_documented_behaviour()
 
     def stats(self) -> dict:
         return {
@@ -169,4 +190,6 @@ class Emulator:
             "grants": dict(self.grant_counts),
             "id_tokens_issued": self.id_tokens_issued,
             "signing_kid": self.signing_key.kid,
+            "sign_outs": list(self.sign_outs),
+            "throttled_left": self.throttle_count,
         }

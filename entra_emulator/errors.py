@@ -210,6 +210,16 @@ def code_verifier_mismatch() -> OAuthError:
     )
 
 
+def consent_required(scope: str, client_id: str) -> OAuthError:
+    return OAuthError(
+        400,
+        "invalid_grant",
+        65001,
+        f"The user or administrator has not consented to use the application with ID '{client_id}' for the scope "
+        f"'{scope}'. Send an interactive authorization request for this user and resource.",
+    )
+
+
 def user_no_longer_exists(username: str) -> OAuthError:
     return OAuthError(400, "invalid_grant", 50034, f"The user account {username} does not exist in the directory.")
 
@@ -241,8 +251,8 @@ def resource_not_found(resource: str, tenant: str) -> OAuthError:
 class GraphError(Exception):
     """A Microsoft Graph error: HTTP status, Graph's error code and message."""
 
-    def __init__(self, status: int, code: str, message: str):
-        self.status, self.code, self.message = status, code, message
+    def __init__(self, status: int, code: str, message: str, retry_after: int | None = None):
+        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
         super().__init__(f"{code}: {message}")
 
     def body(self, client_request_id: str | None = None) -> dict:
@@ -260,6 +270,11 @@ def graph_unauthenticated(message: str) -> GraphError:
 
 def graph_forbidden() -> GraphError:
     return GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+
+def graph_throttled(retry_after: int) -> GraphError:
+    # ref: https://learn.microsoft.com/graph/throttling (429 with a Retry-After header, in seconds)
+    return GraphError(429, "TooManyRequests", "Please retry again later.", retry_after)
 
 
 def graph_not_found(object_id: str) -> GraphError:

@@ -1,7 +1,7 @@
 """What the emulator remembers between requests: sign-ins in progress, authorization codes and refresh tokens.
 
-Codes and refresh tokens are kept by their SHA-256, never as given out. The clock is injected so that expiry can
-be tested without waiting.
+Codes and refresh tokens are kept by their SHA-256, never as given out, and name the person by object id (a rename
+keeps them working, as in Entra). The clock is injected so that expiry can be tested without waiting.
 """
 
 import hashlib
@@ -39,7 +39,7 @@ class AuthorizeRequest:
 @dataclass
 class CodeGrant:
     request: AuthorizeRequest
-    username: str
+    oid: str
     session_id: str
     expires_at: float
     redeemed: bool = False
@@ -48,7 +48,7 @@ class CodeGrant:
 @dataclass
 class RefreshGrant:
     client_id: str
-    username: str
+    oid: str
     scopes: tuple[str, ...]
     session_id: str
     expires_at: float
@@ -85,10 +85,10 @@ class Grants:
 
     # ---- authorization codes: single use, short-lived ----
 
-    def issue_code(self, request: AuthorizeRequest, username: str, session_id: str) -> str:
+    def issue_code(self, request: AuthorizeRequest, oid: str, session_id: str) -> str:
         self._forget_expired()
         code = secrets.token_urlsafe(48)
-        self._codes[_digest(code)] = CodeGrant(request, username, session_id, self.clock() + CODE_LIFETIME_SECONDS)
+        self._codes[_digest(code)] = CodeGrant(request, oid, session_id, self.clock() + CODE_LIFETIME_SECONDS)
         return code
 
     def redeem_code(self, code: str) -> CodeGrant:
@@ -103,17 +103,18 @@ class Grants:
         grant.redeemed = True
         return grant
 
-    # ---- refresh tokens: rotated on every use ----
+    # ---- refresh tokens: a new one with every use, and the used one stays valid ----
 
-    def issue_refresh_token(self, client_id: str, username: str, scopes: tuple[str, ...], session_id: str) -> str:
+    def issue_refresh_token(self, client_id: str, oid: str, scopes: tuple[str, ...], session_id: str) -> str:
         self._forget_expired()
         token = secrets.token_urlsafe(64)
         expires_at = self.clock() + REFRESH_TOKEN_LIFETIME_SECONDS
-        self._refresh[_digest(token)] = RefreshGrant(client_id, username, scopes, session_id, expires_at)
+        self._refresh[_digest(token)] = RefreshGrant(client_id, oid, scopes, session_id, expires_at)
         return token
 
     def redeem_refresh_token(self, token: str) -> RefreshGrant:
-        """The token's grant; the token itself is revoked, so the caller must use the new one it is given."""
+        """The token's grant. Using a refresh token does not revoke it: Entra leaves deleting the old one to the
+        client (ref: https://learn.microsoft.com/entra/identity-platform/refresh-tokens)."""
         grant = self._refresh.get(_digest(token))
         if grant is None:
             raise GrantError("unknown")
@@ -121,12 +122,11 @@ class Grants:
             raise GrantError("revoked")
         if grant.expires_at <= self.clock():
             raise GrantError("expired")
-        grant.revoked = True
         return grant
 
-    def revoke_sessions(self, username: str) -> int:
+    def revoke_sessions(self, oid: str) -> int:
         """Revoke every refresh token of a person (Graph's revokeSignInSessions); returns how many were live."""
-        live = [g for g in self._refresh.values() if g.username.lower() == username.lower() and not g.revoked]
+        live = [g for g in self._refresh.values() if g.oid == oid and not g.revoked]
         for grant in live:
             grant.revoked = True
         return len(live)

@@ -1,27 +1,24 @@
 """Keys made fresh at every start, never written anywhere but the state directory's public ``ca.pem``.
 
 - A certificate authority and a server certificate for 127.0.0.1 and localhost (MSAL refuses plain http, so the
-  emulator speaks HTTPS; clients trust ``ca.pem``).
-- RS256 signing keys (RSA 2048), each with a self-signed certificate so the JWKS carries ``x5c``/``x5t`` like
-  Entra's; the ``kid`` is the certificate's thumbprint, as Entra's is.
+  emulator speaks HTTPS; clients trust ``ca.pem``), made with trustme.
+- RS256 signing keys (RSA 2048), each with a certificate so the JWKS carries ``x5c``/``x5t`` like Entra's; the
+  ``kid`` is the certificate's thumbprint, as Entra's is.
 """
 
 import base64
-import datetime
 import hashlib
-import ipaddress
-import os
 import ssl
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import trustme
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
-_VALIDITY = datetime.timedelta(days=7)  # the emulator is restarted far more often than that
+_ORGANIZATION = "Entra ID emulator"
+_SIGNING_NAME = "accounts.emulated-entra.invalid"
 
 
 def b64url(data: bytes) -> str:
@@ -30,29 +27,6 @@ def b64url(data: bytes) -> str:
 
 def _int_b64url(number: int) -> str:
     return b64url(number.to_bytes((number.bit_length() + 7) // 8, "big"))
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _certificate(subject, issuer, public_key, signing_key, *, ca: bool, extensions=()) -> x509.Certificate:
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(issuer)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + _VALIDITY)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), critical=False)
-    )
-    for extension, critical in extensions:
-        builder = builder.add_extension(extension, critical=critical)
-    return builder.sign(signing_key, hashes.SHA256())
 
 
 # ---- signing keys ---------------------------------------------------------------------------------------------------
@@ -92,9 +66,9 @@ def new_rsa_key() -> rsa.RSAPrivateKey:
 
 
 def new_signing_key() -> SigningKey:
-    key = new_rsa_key()
-    name = _name("accounts.emulated-entra.invalid")
-    certificate = _certificate(name, name, key.public_key(), key, ca=False)
+    leaf = trustme.CA(organization_name=_ORGANIZATION).issue_cert(_SIGNING_NAME, key_type=trustme.KeyType.RSA)
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    certificate = x509.load_pem_x509_certificate(leaf.cert_chain_pems[0].bytes())
     kid = b64url(hashlib.sha1(certificate.public_bytes(serialization.Encoding.DER)).digest())  # noqa: S324 - x5t is SHA-1
     return SigningKey(kid, key, certificate)
 
@@ -104,55 +78,24 @@ def new_signing_key() -> SigningKey:
 
 @dataclass(frozen=True)
 class TLSMaterial:
-    ca_certificate: x509.Certificate
-    server_certificate: x509.Certificate
-    server_key: ec.EllipticCurvePrivateKey
+    ca: trustme.CA
+    server: trustme.LeafCert
 
     def ca_pem(self) -> bytes:
-        return self.ca_certificate.public_bytes(serialization.Encoding.PEM)
+        return self.ca.cert_pem.bytes()
 
     def ssl_context(self) -> ssl.SSLContext:
         """A server-side TLS context. The private key touches disk only for the instant ``ssl`` needs a file."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
-        key_pem = self.server_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        chain_pem = self.server_certificate.public_bytes(serialization.Encoding.PEM) + self.ca_pem()
-        fd, path = tempfile.mkstemp(suffix=".pem")  # created 0600
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(chain_pem + key_pem)
-            context.load_cert_chain(path)
-        finally:
-            os.unlink(path)
+        self.server.configure_cert(context)
         return context
 
 
 def new_tls_material(host_names: list[str]) -> TLSMaterial:
     """A CA and a server certificate it signs, valid for ``host_names`` (DNS names or IP addresses)."""
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = _name("Entra ID emulator local CA")
-    ca_usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # keyCertSign, cRLSign
-    ca_certificate = _certificate(ca_name, ca_name, ca_key.public_key(), ca_key, ca=True, extensions=[(ca_usage, True)])
-    server_key = ec.generate_private_key(ec.SECP256R1())
-    server_usage = x509.KeyUsage(True, False, False, False, False, False, False, False, False)  # digitalSignature
-    extensions = [
-        (x509.SubjectAlternativeName([_general_name(h) for h in dict.fromkeys(host_names)]), False),
-        (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), False),
-        (server_usage, True),
-    ]
-    server_certificate = _certificate(
-        _name(host_names[0]), ca_name, server_key.public_key(), ca_key, ca=False, extensions=extensions
-    )
-    return TLSMaterial(ca_certificate, server_certificate, server_key)
-
-
-def _general_name(host: str) -> x509.GeneralName:
-    try:
-        return x509.IPAddress(ipaddress.ip_address(host))
-    except ValueError:
-        return x509.DNSName(host)
+    ca = trustme.CA(organization_name=_ORGANIZATION)
+    return TLSMaterial(ca, ca.issue_cert(*dict.fromkeys(host_names)))
 
 
 def write_ca(tls: TLSMaterial, state_dir: Path) -> Path:

@@ -1,7 +1,7 @@
 """The Microsoft identity platform v2.0 endpoints: discovery, keys, authorize (with a login form), token, logout.
 
 Paths, parameters, answers and refusals follow the real service; where the emulator is stricter (PKCE S256 is
-required, codes and refresh tokens are strictly single use) the refusal says so.
+required, codes are strictly single use) the refusal says so.
 """
 
 import base64
@@ -20,9 +20,9 @@ from .handlers import EmulatorHandler, log
 from .keys import b64url
 from .tokens import (
     GRAPH_APP_ID,
-    TOKEN_LIFETIME_SECONDS,
     app_token_claims,
     id_token_claims,
+    login_hint,
     sign,
     user_access_token_claims,
 )
@@ -147,7 +147,7 @@ class AuthorizeHandler(PageHandler):
             return
         self.emulator.grants.end_sign_in(context)
         session_id = str(uuid.uuid4())
-        code = self.emulator.grants.issue_code(request, person.username, session_id)
+        code = self.emulator.grants.issue_code(request, person.oid, session_id)
         log.info("%s signed in", person.username)
         self.redirect(with_query(request.redirect_uri, code=code, state=request.state, session_state=session_id))
 
@@ -157,20 +157,29 @@ class AuthorizeHandler(PageHandler):
 
 
 class LogoutHandler(PageHandler):
+    """Sign-out. ``post_logout_redirect_uri`` is followed only when it equals a registered redirect URI exactly;
+    ``logout_hint`` (a ``login_hint`` claim's value) names the account, so no account picker is needed.
+    ref: https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request
+    """
+
     endpoint = "logout"
 
     def get(self, tenant):
         self.check_tenant(tenant)
+        hint = self.get_query_argument("logout_hint", "")
+        person = self._hinted_person(hint) if hint else None
+        self.emulator.sign_outs.append(person.username if person else None)
         target = self.get_query_argument("post_logout_redirect_uri", "")
-        if target and _origin(target) in {_origin(u) for u in self.emulator.registration.redirect_uris}:
+        if target and target in self.emulator.registration.redirect_uris:
             self.redirect(target)
             return
-        self.show_page("You signed out of your account.", "It's a good idea to close all browser windows.")
+        account = f"{person.sign_in_name} signed out." if person else "You signed out of your account."
+        self.show_page(account, "It's a good idea to close all browser windows.")
 
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    def _hinted_person(self, hint: str) -> Person | None:
+        tenant_id = self.emulator.tenant_id
+        people = self.emulator.directory.people.values()
+        return next((p for p in people if same_secret(hint, login_hint(p, tenant_id))), None)
 
 
 class TokenHandler(EmulatorHandler):
@@ -249,7 +258,7 @@ class TokenHandler(EmulatorHandler):
             raise errors.redirect_uri_mismatch(redirect_uri, request.redirect_uri)
         if not _CODE_VERIFIER.fullmatch(verifier) or not hmac.compare_digest(s256(verifier), request.code_challenge):
             raise errors.code_verifier_mismatch()
-        person = self._person(grant.username)
+        person = self._person(grant.oid)
         return self._user_tokens(client_id, person, request.scopes, grant.session_id, request.nonce)
 
     def _refresh_token(self, client_id: str) -> dict:
@@ -262,9 +271,20 @@ class TokenHandler(EmulatorHandler):
             raise _grant_error(e) from None
         if grant.client_id != client_id:
             raise errors.grant_of_another_client()
-        person = self._person(grant.username)
+        person = self._person(grant.oid)
+        # `scope` is optional; what is asked must be a subset of the original grant. An id_token comes back only when
+        # `openid` is asked for in this request (and never in the "no id_token on refresh" test mode).
+        # ref: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
+        asked = tuple(self._form("scope").split())
+        beyond = [s for s in asked if s not in grant.scopes]
+        if beyond:
+            raise errors.consent_required(beyond[0], client_id)
+        with_id_token = "openid" in asked and self.emulator.id_token_on_refresh
         # A refreshed id_token carries no nonce, and today's groups.
-        return self._user_tokens(client_id, person, grant.scopes, grant.session_id, nonce=None)
+        return self._user_tokens(
+            client_id, person, asked or grant.scopes, grant.session_id, nonce=None, id_token=with_id_token,
+            granted=grant.scopes,
+        )  # fmt: skip
 
     def _client_credentials(self, client_id: str) -> dict:
         scope = self._form("scope")
@@ -276,40 +296,56 @@ class TokenHandler(EmulatorHandler):
         if resource.rstrip("/").lower() not in {a.lower() for a in self.emulator.graph_audiences}:
             raise errors.resource_not_found(resource, self.emulator.tenant_id)
         now = int(self.emulator.clock())
-        claims = app_token_claims(tenant_id=self.emulator.tenant_id, client_id=client_id, audience=resource, now=now)
+        roles = self.emulator.directory.app_registration.graph_permissions
+        lifetime = self.emulator.token_lifetime_seconds
+        claims = app_token_claims(
+            tenant_id=self.emulator.tenant_id, client_id=client_id, audience=resource, roles=roles, now=now,
+            lifetime=lifetime,
+        )  # fmt: skip
         return {
             "token_type": "Bearer",
-            "expires_in": TOKEN_LIFETIME_SECONDS,
-            "ext_expires_in": TOKEN_LIFETIME_SECONDS,
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
             "access_token": sign(claims, self.emulator.signing_key),
         }
 
-    def _person(self, username: str) -> Person:
-        person = self.emulator.directory.person(username)
+    def _person(self, oid: str) -> Person:
+        person = self.emulator.directory.person_by_oid(oid)
         if person is None:
-            raise errors.user_no_longer_exists(username)
+            raise errors.user_no_longer_exists(oid)
         return person
 
     def _user_tokens(
-        self, client_id: str, person: Person, scopes: tuple[str, ...], session_id: str, nonce: str | None
+        self,
+        client_id: str,
+        person: Person,
+        scopes: tuple[str, ...],
+        session_id: str,
+        nonce: str | None,
+        *,
+        id_token: bool | None = None,
+        granted: tuple[str, ...] | None = None,
     ) -> dict:
+        """The token response for ``scopes``. ``granted``: the original grant's scopes, when refreshing (the new
+        refresh token keeps them); ``id_token``: whether to add one (default: when ``openid`` is asked for)."""
+        granted = granted or scopes
         emulator = self.emulator
         now = int(emulator.clock())
+        lifetime = emulator.token_lifetime_seconds
         access_claims = user_access_token_claims(
-            tenant_id=emulator.tenant_id, client_id=client_id, audience=GRAPH_APP_ID, person=person, now=now
-        )
+            tenant_id=emulator.tenant_id, client_id=client_id, audience=GRAPH_APP_ID, person=person, now=now,
+            lifetime=lifetime,
+        )  # fmt: skip
         response = {
             "token_type": "Bearer",
             "scope": " ".join(scopes),
-            "expires_in": TOKEN_LIFETIME_SECONDS,
-            "ext_expires_in": TOKEN_LIFETIME_SECONDS,
+            "expires_in": lifetime,
+            "ext_expires_in": lifetime,
             "access_token": sign(access_claims, emulator.signing_key),
         }
-        if "offline_access" in scopes:
-            response["refresh_token"] = emulator.grants.issue_refresh_token(
-                client_id, person.username, scopes, session_id
-            )
-        if "openid" in scopes:
+        if "offline_access" in granted:
+            response["refresh_token"] = emulator.grants.issue_refresh_token(client_id, person.oid, granted, session_id)
+        if id_token if id_token is not None else "openid" in scopes:
             claims = id_token_claims(
                 issuer=emulator.issuer,
                 client_id=client_id,
@@ -318,6 +354,7 @@ class TokenHandler(EmulatorHandler):
                 nonce=nonce,
                 session_id=session_id,
                 now=now,
+                lifetime=lifetime,
             )
             response["id_token"] = emulator.issue_id_token(claims)
         if self._form("client_info") == "1":  # MSAL asks for this to key its cache

@@ -11,13 +11,12 @@ from dataclasses import dataclass, field
 
 import jwt
 
-from .directory import GROUPS_CLAIM_LIMIT, Directory, Person
+from .directory import EXTERNALLY_AUTHENTICATED_UPN, GROUPS_CLAIM_LIMIT, Directory, Group, Person
 from .keys import SigningKey, b64url, new_rsa_key
 
 TOKEN_LIFETIME_SECONDS = 3600
 # Microsoft Graph's well-known application id: tokens for Graph carry it (or Graph's URL) as their audience.
 GRAPH_APP_ID = "00000003-0000-0000-c000-000000000000"
-APP_ROLES = ("GroupMember.Read.All", "User.Read.All")
 USER_SCOPES = "openid profile email User.Read"
 TAMPER_ALGORITHMS = ("none", "HS256-with-public-key", "foreign-key")
 
@@ -27,9 +26,29 @@ def pairwise_subject(oid: str, client_id: str) -> str:
     return b64url(hashlib.sha256(f"{oid}:{client_id}".encode()).digest())[:43]
 
 
+def groups_in_token(directory: Directory, person: Person) -> list[Group] | None:
+    """The groups the app registration's ``groupMembershipClaims`` puts in tokens; None: no groups claim at all.
+
+    SecurityGroup: security groups only; All: every group type; ApplicationGroup: only groups assigned to the app.
+    ref: https://learn.microsoft.com/entra/identity/hybrid/connect/how-to-connect-fed-group-claims
+    """
+    app = directory.app_registration
+    groups = directory.groups_of(person)
+    if app.group_membership_claims == "SecurityGroup":
+        return [g for g in groups if g.security_enabled]
+    if app.group_membership_claims == "ApplicationGroup":
+        return [g for g in groups if g.id in app.assigned_groups]
+    if app.group_membership_claims == "All":
+        return groups
+    return None
+
+
 def group_claims(directory: Directory, person: Person) -> dict:
     """``groups``, or the overage signal when there are more than Entra puts in a token."""
-    group_ids = [g.id for g in directory.groups_of(person)]
+    groups = groups_in_token(directory, person)
+    if groups is None:
+        return {}
+    group_ids = [g.id for g in groups]
     if len(group_ids) <= GROUPS_CLAIM_LIMIT:
         return {"groups": group_ids}
     if person.overage_style == "hasgroups":
@@ -39,20 +58,63 @@ def group_claims(directory: Directory, person: Person) -> dict:
     return {"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": endpoint}}}
 
 
-def _times(now: int) -> dict:
-    return {"iat": now, "nbf": now, "exp": now + TOKEN_LIFETIME_SECONDS}
+def _times(now: int, lifetime: int) -> dict:
+    return {"iat": now, "nbf": now, "exp": now + lifetime}
+
+
+def login_hint(person: Person, tenant_id: str) -> str:
+    """The opaque ``login_hint`` optional claim; sent back as ``logout_hint`` it names the account to sign out."""
+    return b64url(hashlib.sha256(f"login-hint:{tenant_id}:{person.oid}".encode()).digest())
+
+
+def optional_claims(directory: Directory, person: Person) -> dict:
+    """The optional claims the app registration asks for.
+
+    ``upn``: a guest's is their own address unless ``include_externally_authenticated_upn`` asks for the ``#EXT#``
+    form stored here; ``acct``: 0 member, 1 guest.
+    ref: https://learn.microsoft.com/entra/identity-platform/optional-claims-reference
+    """
+    wanted = directory.app_registration.optional_claims
+    claims: dict = {}
+    if "upn" in wanted:
+        external = EXTERNALLY_AUTHENTICATED_UPN in wanted["upn"]
+        claims["upn"] = person.username if external or not person.is_guest else person.sign_in_name
+    if "acct" in wanted:
+        claims["acct"] = 1 if person.is_guest else 0
+    if "login_hint" in wanted:
+        claims["login_hint"] = login_hint(person, directory.tenant_id)
+    if "email" in wanted and person.is_guest:
+        claims["email"] = person.mail
+    return claims
+
+
+def home_issuer(tenant_id: str) -> str:
+    """``idp`` of a guest from another Entra tenant: that tenant's v1 issuer."""
+    return f"https://sts.windows.net/{tenant_id}/"
 
 
 def id_token_claims(
-    *, issuer: str, client_id: str, directory: Directory, person: Person, nonce: str | None, session_id: str, now: int
+    *,
+    issuer: str,
+    client_id: str,
+    directory: Directory,
+    person: Person,
+    nonce: str | None,
+    session_id: str,
+    now: int,
+    lifetime: int = TOKEN_LIFETIME_SECONDS,
 ) -> dict:
+    """A v2.0 id_token's claims. ``preferred_username`` is the name the person signs in with: a guest's own address,
+    never the ``#EXT#`` UPN; a guest also gets ``idp`` (the home tenant) and, by default, ``email``.
+    ref: https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference
+    """
     claims = {
         "aud": client_id,
         "iss": issuer,
-        **_times(now),
+        **_times(now, lifetime),
         "name": person.name,
         "oid": person.oid,
-        "preferred_username": person.username,
+        "preferred_username": person.sign_in_name,
         "sid": session_id,
         "sub": pairwise_subject(person.oid, client_id),
         "tid": directory.tenant_id,
@@ -61,6 +123,10 @@ def id_token_claims(
     }
     if nonce is not None:
         claims["nonce"] = nonce
+    if person.is_guest:
+        claims["idp"] = home_issuer(person.home_tenant_id)
+        claims["email"] = person.mail
+    claims.update(optional_claims(directory, person))
     claims.update(group_claims(directory, person))
     return claims
 
@@ -70,11 +136,13 @@ def sts_issuer(tenant_id: str) -> str:
     return f"https://sts.windows.net/{tenant_id}/"
 
 
-def user_access_token_claims(*, tenant_id: str, client_id: str, audience: str, person: Person, now: int) -> dict:
+def user_access_token_claims(
+    *, tenant_id: str, client_id: str, audience: str, person: Person, now: int, lifetime: int = TOKEN_LIFETIME_SECONDS
+) -> dict:
     return {
         "aud": audience,
         "iss": sts_issuer(tenant_id),
-        **_times(now),
+        **_times(now, lifetime),
         "appid": client_id,
         "idtyp": "user",
         "name": person.name,
@@ -92,19 +160,22 @@ def service_principal_oid(tenant_id: str, client_id: str) -> str:
     return str(uuid.uuid5(uuid.UUID(tenant_id), f"service-principal:{client_id}"))
 
 
-def app_token_claims(*, tenant_id: str, client_id: str, audience: str, now: int) -> dict:
-    """A client-credentials token: the application itself, with the Graph application permissions it was granted."""
+def app_token_claims(
+    *, tenant_id: str, client_id: str, audience: str, roles: list[str], now: int, lifetime: int = TOKEN_LIFETIME_SECONDS
+) -> dict:
+    """A client-credentials token: the application itself, with the Graph application permissions it was granted
+    (``roles``; none at all when nothing was granted, as Entra leaves the claim out)."""
     sp_oid = service_principal_oid(tenant_id, client_id)
     return {
         "aud": audience,
         "iss": sts_issuer(tenant_id),
-        **_times(now),
+        **_times(now, lifetime),
         "appid": client_id,
         "appidacr": "1",
         "idp": sts_issuer(tenant_id),
         "idtyp": "app",
         "oid": sp_oid,
-        "roles": list(APP_ROLES),
+        **({"roles": list(roles)} if roles else {}),
         "sub": sp_oid,
         "tid": tenant_id,
         "uti": secrets.token_urlsafe(16),

@@ -120,6 +120,16 @@ def resolve_role(choices: list[EligibleRole], user_options: dict | None) -> Elig
     )
 
 
+# S3's DNS suffix per AWS partition: China's regions have their own.
+# ref: https://docs.amazonaws.cn/en_us/aws/latest/userguide/endpoints-Beijing.html
+_DNS_SUFFIX = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn", "aws-us-gov": "amazonaws.com"}
+
+
+def s3_endpoint_url(region: str, partition: str) -> str:
+    """S3's regional endpoint in ``partition``: https://s3.cn-north-1.amazonaws.com.cn in aws-cn."""
+    return f"https://s3.{region}.{_DNS_SUFFIX[partition]}"
+
+
 def aws_config_text(helper_command: str, region: str) -> str:
     """The AWS config file every server uses: the same for everyone (who it is comes from the server's token)."""
     return f"[default]\ncredential_process = {helper_command}\nregion = {region}\n"
@@ -154,7 +164,7 @@ def server_environment(
         "S3CONTENTS_BUCKET": home.bucket,
         "S3CONTENTS_PREFIX": home.prefix.rstrip("/"),
         "S3CONTENTS_REGION": region,
-        "S3CONTENTS_ENDPOINT_URL": endpoint_url or f"https://s3.{region}.amazonaws.com",
+        "S3CONTENTS_ENDPOINT_URL": endpoint_url or s3_endpoint_url(region, deployment.aws_partition),
     }
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url

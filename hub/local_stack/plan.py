@@ -66,6 +66,11 @@ class Settings:
     def callback_url(self) -> str:
         return f"{self.hub_url}/hub/oauth_callback"
 
+    @property
+    def login_url(self) -> str:
+        """Where sign-out returns; Entra follows post_logout_redirect_uri only to a registered redirect URI."""
+        return f"{self.hub_url}/hub/login"
+
 
 def settings_from_env(env=None, cwd: Path | None = None) -> Settings:
     env = os.environ if env is None else env
@@ -149,6 +154,7 @@ def emulator_command(python: str, settings: Settings) -> list[str]:
         "--port", str(settings.ports["entra"]),
         "--client-id", CLIENT_ID,
         "--redirect-uri", settings.callback_url,
+        "--redirect-uri", settings.login_url,
     ]  # fmt: skip
 
 
@@ -277,7 +283,7 @@ def demo_people(directory, policy: AccessPolicy) -> list[DemoPerson]:
     """The emulator directory's people, each with what they should see (from the access policy's decisions)."""
     return [
         DemoPerson(
-            sign_in=p.username,
+            sign_in=p.sign_in_name,
             name=p.name,
             hub_name=hub_username(p.username, STRIP_DOMAINS),
             sees=describe_person(p.username, p.name, p.group_ids, p.filler_groups, policy),

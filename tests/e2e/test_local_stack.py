@@ -30,7 +30,7 @@ def test_a_second_run_in_the_same_folder_starts_fresh_and_says_who_can_sign_in(l
             "is refused: a page says they are in no group that grants access, and names the groups that do",
             "olga@contoso.example  (Olga Overage; hub name olga)",
             "in 251 groups, so the sign-in token has no group list and the hub reads them from Microsoft Graph",
-            "gus_fabrikam.example#EXT#@contoso.example  (Gus Guest; hub name gus_fabrikam.example-guest)",
+            "gus@fabrikam.example  (Gus Guest; hub name gus_fabrikam.example-guest)",
             "Press Ctrl-C to stop everything.",
         ):
             assert line in output

@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from authenticator.explain import main
+from authenticator.explain import ROLE_CHAINING_NOTE, main
 from tests.fixtures.servers import REPO
 
 pytestmark = pytest.mark.integration
@@ -94,9 +94,56 @@ def test_bad_use_is_a_clear_error_not_a_traceback(args, env, message):
     assert result.stdout == ""
 
 
-def test_check_validates_the_policy():
+def test_check_validates_the_policy_and_says_what_chained_roles_need():
     result = entra_access("check", "--policy", POLICY)
-    assert (result.returncode, result.stdout) == (0, f"{POLICY}: valid, 3 access groups\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        f"{POLICY}: valid, 3 access groups\n"
+        "Note: roles that people assume from a notebook (role chaining) must allow sts:TagSession and "
+        "sts:SetSourceIdentity in their trust policy: the brokered session's tags (user, access-group) and source "
+        "identity travel with them, and AWS refuses the chained call otherwise.\n",
+    )
+
+
+def graph_args(emulator) -> list[str]:
+    args = ["--tenant-id", emulator.tenant_id, "--client-id", emulator.client_id, "--authority", emulator.url]
+    return [*args, "--graph-url", emulator.graph_url, "--ca-bundle", emulator.ca_path, "--timeout", "3"]
+
+
+@pytest.mark.parametrize(
+    ("granted", "refusal"),
+    [
+        (
+            ["GroupMember.Read.All"],
+            "Microsoft Graph refused to look up users: the app registration lacks the application permission "
+            "User.ReadBasic.All.",
+        ),
+        (
+            ["User.ReadBasic.All"],
+            "Microsoft Graph refused to read group memberships: the app registration lacks the application permission "
+            "GroupMember.Read.All.",
+        ),
+    ],
+    ids=["no-user-lookup", "no-memberships"],
+)
+def test_explain_a_user_names_the_graph_permission_it_lacks(entra_emulator_reset, granted, refusal):
+    entra_emulator_reset.set_app_registration(graph_permissions=granted)
+    env = {"OAUTH_CLIENT_SECRET": entra_emulator_reset.client_secret}
+    args = ["explain", "--policy", POLICY, "--user", "ana@contoso.example", *graph_args(entra_emulator_reset)]
+    result = entra_access(*args, env=env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr == (
+        f"entra-access: {refusal} Add it under API permissions (Microsoft Graph, Application) and grant admin consent\n"
+    )
+
+
+def test_explain_a_user_while_graph_throttles_beyond_the_timeout(entra_emulator_reset):
+    entra_emulator_reset.throttle(100, retry_after=30)
+    env = {"OAUTH_CLIENT_SECRET": entra_emulator_reset.client_secret}
+    args = ["explain", "--policy", POLICY, "--user", "ana@contoso.example", *graph_args(entra_emulator_reset)]
+    result = entra_access(*args, env=env)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "entra-access: Microsoft Graph is throttling this application (429) beyond 3 s of retries\n"
 
 
 # `entra-access check` is the access policy file's one full check, run wherever the file changes (before
@@ -343,4 +390,4 @@ def test_check_accepts_what_it_reads_the_same_way_as_the_hub(tmp_path, capsys):
     group(data, 0)["entra_group_id"] = group(data, 0)["entra_group_id"].upper()
     path = tmp_path / "access-policy.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
-    assert check(path, capsys) == (0, f"{path}: valid, 3 access groups\n", "")
+    assert check(path, capsys) == (0, f"{path}: valid, 3 access groups\n{ROLE_CHAINING_NOTE}\n", "")

@@ -32,6 +32,8 @@ DATA_ENGINEERS = "d088b0d7-c5c7-4091-a07c-643a7be0ab53"
 PLATFORM_ADMINS = "2a95bd00-d53d-4f76-87f4-0e8a179a4fd6"
 SALES = "b40d5c06-f477-42fc-9c90-d4e455f472d7"
 GUEST = "gus_fabrikam.example#EXT#@contoso.example"
+GUEST_ADDRESS = "gus@fabrikam.example"  # what the guest signs in with, and their preferred_username
+PROJECT_FALCON = "9306ac88-e3c4-44f6-b39e-56336c2ebbf2"  # a Microsoft 365 group
 
 
 def claims_of(token: str) -> dict:
@@ -328,17 +330,22 @@ def test_wrong_secret_by_http_basic_is_refused(entra_emulator):
 # ---- token: refresh_token ---------------------------------------------------------------------------------------
 
 
-def refresh(emulator, refresh_token: str) -> requests.Response:
+ALL_SCOPES = "openid profile offline_access"
+
+
+def refresh(emulator, refresh_token: str, scope: str | None = ALL_SCOPES) -> requests.Response:
     data = {
         "grant_type": "refresh_token",
         "refresh_token": refresh_token,
         "client_id": emulator.client_id,
         "client_secret": emulator.client_secret,
+        "scope": scope,
     }
-    return emulator.http.post(emulator.token_url, data=data, timeout=10)
+    return emulator.http.post(emulator.token_url, data={k: v for k, v in data.items() if v}, timeout=10)
 
 
-def test_refresh_token_works_and_rotates(entra_emulator):
+def test_refresh_gives_new_tokens_and_the_used_refresh_token_stays_valid(entra_emulator):
+    # ref: https://learn.microsoft.com/entra/identity-platform/refresh-tokens ("doesn't revoke old refresh tokens")
     tokens, _ = tokens_for(entra_emulator, "ana@contoso.example")
     response = refresh(entra_emulator, tokens["refresh_token"])
     assert response.status_code == 200, response.text
@@ -346,9 +353,79 @@ def test_refresh_token_works_and_rotates(entra_emulator):
     assert refreshed["refresh_token"] != tokens["refresh_token"]
     claims = verified(entra_emulator, refreshed["id_token"], None)
     assert "nonce" not in claims and claims["oid"] == claims_of(tokens["id_token"])["oid"]
-    # The old refresh token is spent; the new one works once.
-    assert_aadsts(refresh(entra_emulator, tokens["refresh_token"]), 400, "invalid_grant", 50173)
+    assert refresh(entra_emulator, tokens["refresh_token"]).status_code == 200
     assert refresh(entra_emulator, refreshed["refresh_token"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("scope", "id_token"),
+    [(ALL_SCOPES, True), ("openid", True), ("offline_access profile", False), (None, False)],
+    ids=["all", "openid", "without-openid", "no-scope"],
+)
+def test_refresh_returns_an_id_token_only_when_openid_is_asked_for(entra_emulator, scope, id_token):
+    # ref: https://learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow#refresh-the-access-token
+    tokens, _ = tokens_for(entra_emulator, "ana@contoso.example")
+    refreshed = refresh(entra_emulator, tokens["refresh_token"], scope=scope)
+    assert refreshed.status_code == 200, refreshed.text
+    assert ("id_token" in refreshed.json()) is id_token
+    assert {"access_token", "refresh_token"} <= set(refreshed.json())
+
+
+def test_refresh_cannot_ask_for_more_than_was_granted(entra_emulator):
+    tokens, _ = tokens_for(entra_emulator, "ana@contoso.example", scope="openid offline_access")
+    body = assert_aadsts(
+        refresh(entra_emulator, tokens["refresh_token"], scope="openid profile"), 400, "invalid_grant", 65001
+    )
+    assert "'profile'" in body["error_description"]
+
+
+def test_no_id_token_on_refresh_mode(entra_emulator_reset):
+    tokens, _ = tokens_for(entra_emulator_reset, "ana@contoso.example")
+    assert entra_emulator_reset.set_modes(id_token_on_refresh=False)["id_token_on_refresh"] is False
+    refreshed = refresh(entra_emulator_reset, tokens["refresh_token"])
+    assert refreshed.status_code == 200 and "id_token" not in refreshed.json()
+    assert "refresh_token" in refreshed.json() and "access_token" in refreshed.json()
+    # Sign-in itself still gives one; reset goes back to the documented behaviour.
+    assert "id_token" in tokens_for(entra_emulator_reset, "ana@contoso.example")[0]
+    entra_emulator_reset.reset()
+    assert "id_token" in refresh(entra_emulator_reset, tokens["refresh_token"]).json()
+
+
+def test_short_token_lifetimes_for_tests(entra_emulator_reset):
+    entra_emulator_reset.set_modes(token_lifetime_seconds=30)
+    tokens, _ = tokens_for(entra_emulator_reset, "ana@contoso.example")
+    claims = claims_of(tokens["id_token"])
+    assert tokens["expires_in"] == 30 and claims["exp"] - claims["iat"] == 30
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"id_token_on_refresh": "no"}, "id_token_on_refresh must be true or false"),
+        ({"token_lifetime_seconds": 0}, "token_lifetime_seconds must be a whole number 1-86400"),
+        ({"offline": True}, "unknown mode 'offline': use id_token_on_refresh, token_lifetime_seconds"),
+    ],
+)
+def test_modes_control_refuses_bad_requests(entra_emulator_reset, body, message):
+    response = entra_emulator_reset.http.post(f"{entra_emulator_reset.url}/_emulator/modes", json=body, timeout=10)
+    assert response.status_code == 400 and response.json()["error_description"] == message
+
+
+def test_a_renamed_person_keeps_their_object_id_and_refresh_tokens(entra_emulator_reset):
+    tokens, _ = tokens_for(entra_emulator_reset, "ana@contoso.example")
+    oid = claims_of(tokens["id_token"])["oid"]
+    renamed = entra_emulator_reset.rename("ana@contoso.example", "ana.analyst@contoso.example")
+    assert renamed == {"username": "ana.analyst@contoso.example", "oid": oid}
+    claims = claims_of(refresh(entra_emulator_reset, tokens["refresh_token"]).json()["id_token"])
+    assert (claims["oid"], claims["preferred_username"]) == (oid, "ana.analyst@contoso.example")
+    again, _ = tokens_for(entra_emulator_reset, "ana.analyst@contoso.example")
+    assert claims_of(again["id_token"])["oid"] == oid == oid_of(entra_emulator_reset, "ana.analyst@contoso.example")
+    taken = entra_emulator_reset.http.post(
+        f"{entra_emulator_reset.url}/_emulator/users/sam%40contoso.example/rename",
+        json={"username": "ana.analyst@contoso.example"},
+        timeout=10,
+    )
+    assert taken.status_code == 409
 
 
 def test_unknown_refresh_token_is_refused(entra_emulator):
@@ -397,13 +474,66 @@ def test_groups_claim_lists_the_persons_groups(entra_emulator):
     [
         ("alex@contoso.example", [PLATFORM_ADMINS]),
         ("noah@contoso.example", [SALES]),
-        (GUEST, [ANALYSTS]),
+        (GUEST_ADDRESS, [ANALYSTS]),
     ],
 )
 def test_demo_people_have_their_groups(entra_emulator, username, groups):
     tokens, _ = tokens_for(entra_emulator, username)
     claims = claims_of(tokens["id_token"])
     assert claims["groups"] == groups and claims["preferred_username"] == username
+
+
+def test_the_token_carries_what_group_membership_claims_says_and_graph_every_group(entra_emulator_reset):
+    # ref: https://learn.microsoft.com/entra/identity/hybrid/connect/how-to-connect-fed-group-claims
+    # ref: https://learn.microsoft.com/graph/api/user-list-transitivememberof (all group types)
+    emulator = entra_emulator_reset
+    emulator.set_groups("sam@contoso.example", [ANALYSTS, PROJECT_FALCON])
+    oid = oid_of(emulator, "sam@contoso.example")
+    in_graph = graph_get(emulator, f"/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group", emulator.app_token())
+    assert {g["id"] for g in in_graph.json()["value"]} == {ANALYSTS, PROJECT_FALCON}
+    falcon = next(g for g in in_graph.json()["value"] if g["id"] == PROJECT_FALCON)
+    assert (falcon["securityEnabled"], falcon["mailEnabled"]) == (False, True)
+    # The demo registration emits security groups: the Microsoft 365 group is in Graph, not in the token.
+    assert claims_of(tokens_for(emulator, "sam@contoso.example")[0]["id_token"])["groups"] == [ANALYSTS]
+    emulator.set_app_registration(group_membership_claims="All")
+    assert claims_of(tokens_for(emulator, "sam@contoso.example")[0]["id_token"])["groups"] == [ANALYSTS, PROJECT_FALCON]
+    emulator.set_app_registration(group_membership_claims="ApplicationGroup", assigned_groups=[PROJECT_FALCON])
+    assert claims_of(tokens_for(emulator, "sam@contoso.example")[0]["id_token"])["groups"] == [PROJECT_FALCON]
+    emulator.set_app_registration(group_membership_claims="None")
+    claims = claims_of(tokens_for(emulator, "sam@contoso.example")[0]["id_token"])
+    assert "groups" not in claims and "_claim_names" not in claims and "hasgroups" not in claims
+
+
+def test_app_registration_control_refuses_bad_settings(entra_emulator_reset):
+    url = f"{entra_emulator_reset.url}/_emulator/app-registration"
+    response = entra_emulator_reset.http.post(url, json={"group_membership_claims": "Everything"}, timeout=10)
+    assert response.status_code == 400
+    assert "group_membership_claims: unknown value 'Everything'" in response.json()["error_description"]
+
+
+# ---- guests ---------------------------------------------------------------------------------------------------------
+
+
+def test_a_guest_signs_in_with_their_own_address_and_is_known_by_idp(entra_emulator_reset):
+    # ref: https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference (preferred_username, idp)
+    tokens, nonce = tokens_for(entra_emulator_reset, GUEST_ADDRESS)
+    claims = verified(entra_emulator_reset, tokens["id_token"], nonce)
+    assert claims["preferred_username"] == GUEST_ADDRESS == claims["email"]
+    assert claims["idp"].startswith("https://sts.windows.net/") and claims["idp"] != claims["iss"]
+    assert claims["tid"] == entra_emulator_reset.tenant_id and "#EXT#" not in tokens["id_token"]
+    assert "upn" not in claims and "acct" not in claims
+    member = claims_of(tokens_for(entra_emulator_reset, "ana@contoso.example")[0]["id_token"])
+    assert "idp" not in member
+
+
+def test_the_ext_upn_appears_only_in_the_optional_upn_claim_and_acct_marks_guests(entra_emulator_reset):
+    # ref: https://learn.microsoft.com/entra/identity-platform/optional-claims-reference (acct, upn)
+    optional = [{"name": "upn", "additional_properties": ["include_externally_authenticated_upn"]}, "acct"]
+    entra_emulator_reset.set_app_registration(optional_claims=optional)
+    guest = claims_of(tokens_for(entra_emulator_reset, GUEST_ADDRESS)[0]["id_token"])
+    assert (guest["upn"], guest["acct"], guest["preferred_username"]) == (GUEST, 1, GUEST_ADDRESS)
+    member = claims_of(tokens_for(entra_emulator_reset, "ana@contoso.example")[0]["id_token"])
+    assert (member["upn"], member["acct"]) == ("ana@contoso.example", 0)
 
 
 def test_overage_replaces_groups_with_a_claim_source(entra_emulator):
@@ -450,7 +580,8 @@ def test_msal_confidential_client_gets_an_app_token(entra_emulator):
     claims = claims_of(result["access_token"])
     assert claims["aud"] == entra_emulator.graph_url
     assert claims["appid"] == entra_emulator.client_id and claims["idtyp"] == "app"
-    assert claims["tid"] == entra_emulator.tenant_id and "GroupMember.Read.All" in claims["roles"]
+    assert claims["tid"] == entra_emulator.tenant_id
+    assert claims["roles"] == ["GroupMember.Read.All", "User.ReadBasic.All"]  # the demo directory's grant
     # The token works against the emulator's Graph.
     oid = oid_of(entra_emulator, "ana@contoso.example")
     response = graph_get(entra_emulator, f"/v1.0/users/{oid}/transitiveMemberOf", result["access_token"])
@@ -516,11 +647,19 @@ def test_graph_honours_top_up_to_999(entra_emulator):
     assert too_big.status_code == 400 and too_big.json()["error"]["code"] == "Request_BadRequest"
 
 
-def test_graph_user_and_unknown_user(entra_emulator):
+def test_graph_user_and_unknown_user(entra_emulator_reset):
+    entra_emulator = entra_emulator_reset
     token = entra_emulator.app_token()
     oid = oid_of(entra_emulator, GUEST)
     user = graph_get(entra_emulator, f"/v1.0/users/{oid}", token).json()
-    assert user["userPrincipalName"] == GUEST and user["displayName"] == "Gus Guest" and user["userType"] == "Guest"
+    assert user["userPrincipalName"] == GUEST and user["displayName"] == "Gus Guest" and user["mail"] == GUEST_ADDRESS
+    assert user["userType"] is None  # User.ReadBasic.All reads the basic profile only
+    entra_emulator.set_app_registration(graph_permissions=["User.Read.All"])
+    full = graph_get(entra_emulator, f"/v1.0/users/{oid}", entra_emulator.app_token()).json()
+    assert full["userType"] == "Guest"
+    # Graph finds people by object id or UPN, not by a guest's own address.
+    assert graph_get(entra_emulator, f"/v1.0/users/{requests.utils.quote(GUEST, safe='@')}", token).json()["id"] == oid
+    assert graph_get(entra_emulator, f"/v1.0/users/{GUEST_ADDRESS}", token).status_code == 404
     missing = "11111111-2222-4333-8444-555555555555"
     for path in (f"/v1.0/users/{missing}", f"/v1.0/users/{missing}/transitiveMemberOf/microsoft.graph.group"):
         response = graph_get(entra_emulator, path, token)
@@ -575,6 +714,68 @@ def test_graph_refuses_user_tokens_and_foreign_audiences(entra_emulator):
     # The id_token is for the hub, not for Graph.
     wrong_audience = graph_get(entra_emulator, path, tokens["id_token"])
     assert wrong_audience.status_code == 401
+
+
+# ---- Graph permissions and throttling ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("granted", "user_status", "memberships_status", "group_names"),
+    [
+        ([], 403, 403, None),
+        (["User.ReadBasic.All"], 200, 403, None),
+        (["GroupMember.Read.All"], 403, 200, "Analysts"),
+        (["User.Read.All"], 200, 200, None),  # memberships, but groups with only id and @odata.type
+        (["GroupMember.Read.All", "User.ReadBasic.All"], 200, 200, "Analysts"),
+    ],
+    ids=["none", "user-basic", "group-member", "user-read-all", "demo"],
+)
+def test_graph_answers_only_with_the_permissions_the_app_was_granted(
+    entra_emulator_reset, granted, user_status, memberships_status, group_names
+):
+    # ref: https://learn.microsoft.com/graph/api/user-get
+    # ref: https://learn.microsoft.com/graph/api/user-list-transitivememberof
+    emulator = entra_emulator_reset
+    oid = oid_of(emulator, "ana@contoso.example")
+    emulator.set_app_registration(graph_permissions=granted)
+    token = emulator.app_token()
+    assert claims_of(token).get("roles", []) == granted
+    user = graph_get(emulator, f"/v1.0/users/{oid}", token)
+    memberships = graph_get(emulator, f"/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group", token)
+    assert (user.status_code, memberships.status_code) == (user_status, memberships_status)
+    for refused in [r for r in (user, memberships) if r.status_code == 403]:
+        assert refused.json()["error"]["code"] == "Authorization_RequestDenied"
+        assert refused.json()["error"]["message"] == "Insufficient privileges to complete the operation."
+        assert "value" not in refused.json() and "id" not in refused.json()
+    if memberships.status_code == 200:
+        assert [(g["id"], g["displayName"]) for g in memberships.json()["value"]] == [(ANALYSTS, group_names)]
+
+
+def test_graph_throttling_answers_429_with_retry_after(entra_emulator_reset):
+    # ref: https://learn.microsoft.com/graph/throttling
+    emulator = entra_emulator_reset
+    oid = oid_of(emulator, "ana@contoso.example")
+    token = emulator.app_token()
+    assert emulator.throttle(2, retry_after=7) == {"count": 2, "retry_after": 7}
+    path = f"/v1.0/users/{oid}/transitiveMemberOf/microsoft.graph.group"
+    for _ in range(2):
+        throttled = graph_get(emulator, path, token)
+        assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "7"
+        assert throttled.json()["error"]["code"] == "TooManyRequests" and "value" not in throttled.json()
+    assert graph_get(emulator, path, token).status_code == 200
+    assert emulator.stats()["throttled_left"] == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"count": -1}, "count must be a whole number 0-10000"),
+        ({"count": 1, "retry_after": 301}, "retry_after must be a whole number of seconds 0-300"),
+    ],
+)
+def test_throttle_control_refuses_bad_requests(entra_emulator_reset, body, message):
+    response = entra_emulator_reset.http.post(f"{entra_emulator_reset.url}/_emulator/throttle", json=body, timeout=10)
+    assert response.status_code == 400 and response.json()["error_description"] == message
 
 
 # ---- test controls ------------------------------------------------------------------------------------------------
@@ -694,16 +895,33 @@ def test_stats_count_requests_per_endpoint(entra_emulator_reset):
     assert entra_emulator_reset.stats()["requests"]["keys"] == 0
 
 
-def test_logout_returns_to_a_registered_origin_only(entra_emulator):
+@pytest.mark.parametrize(
+    "target",
+    ["https://hub.test/hub/", "https://hub.test/hub/oauth_callback/", "https://attacker.example/hub/oauth_callback"],
+    ids=["same-origin", "trailing-slash", "elsewhere"],
+)
+def test_logout_follows_only_an_exactly_registered_redirect_uri(entra_emulator, target):
+    # ref: https://learn.microsoft.com/entra/identity-platform/v2-protocols-oidc#send-a-sign-out-request
     url = f"{entra_emulator.authority}/oauth2/v2.0/logout"
-    home = entra_emulator.http.get(
-        url, params={"post_logout_redirect_uri": "https://hub.test/hub/"}, allow_redirects=False
+    registered = entra_emulator.http.get(
+        url, params={"post_logout_redirect_uri": entra_emulator.redirect_uri}, allow_redirects=False
     )
-    assert home.status_code == 302 and home.headers["Location"] == "https://hub.test/hub/"
-    elsewhere = entra_emulator.http.get(
-        url, params={"post_logout_redirect_uri": "https://attacker.example/"}, allow_redirects=False
-    )
-    assert elsewhere.status_code == 200 and "You signed out" in elsewhere.text
+    assert registered.status_code == 302 and registered.headers["Location"] == entra_emulator.redirect_uri
+    other = entra_emulator.http.get(url, params={"post_logout_redirect_uri": target}, allow_redirects=False)
+    assert other.status_code == 200 and "You signed out of your account." in other.text
+
+
+def test_logout_hint_names_the_account_signed_out(entra_emulator_reset):
+    emulator = entra_emulator_reset
+    emulator.set_app_registration(optional_claims=["login_hint"])
+    hint = claims_of(tokens_for(emulator, "ana@contoso.example")[0]["id_token"])["login_hint"]
+    url = f"{emulator.authority}/oauth2/v2.0/logout"
+    page = emulator.http.get(url, params={"logout_hint": hint}, allow_redirects=False)
+    assert page.status_code == 200 and "ana@contoso.example signed out." in page.text
+    emulator.http.get(url, params={"logout_hint": "not-a-hint"}, allow_redirects=False)
+    back = {"logout_hint": hint, "post_logout_redirect_uri": emulator.redirect_uri}
+    assert emulator.http.get(url, params=back, allow_redirects=False).status_code == 302
+    assert emulator.stats()["sign_outs"] == ["ana@contoso.example", None, "ana@contoso.example"]
 
 
 # ---- the process: start-up refusals, no controls by default, clean stop --------------------------------------------

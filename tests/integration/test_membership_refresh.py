@@ -1,5 +1,6 @@
-"""refresh_user against the real emulator: expired tokens are refreshed, failures fail closed, Graph outages are
-bounded by the grace period, and an unreachable identity provider gives a clear error quickly."""
+"""refresh_user against the real emulator: expired tokens are refreshed (with or without an id_token in the answer),
+failures fail closed, Graph outages and throttling are bounded by the grace period, a missing Graph permission is
+named, and an unreachable identity provider gives a clear error quickly."""
 
 import logging
 import time
@@ -74,6 +75,78 @@ async def test_expired_tokens_are_refreshed_with_the_refresh_token(authenticator
     assert state["entra"]["tokens_expire_at"] > time.time() + 600
     assert [r["access_group"] for r in state["eligible_roles"]] == ["analysts"]
     assert entra_emulator_reset.stats()["grants"]["refresh_token"] == 1
+    # The scopes went with the refresh grant, so Entra sent an id_token, which was verified (same oid).
+    assert entra_emulator_reset.stats()["id_tokens_issued"] == 2
+
+
+async def test_a_refresh_answer_without_an_id_token_keeps_the_identity(authenticator, entra_emulator_reset):
+    user = await signed_in(authenticator, entra_emulator_reset, "sam@contoso.example")
+    identity = (user.auth_state["entra"]["oid"], user.auth_state["user"])
+    entra_emulator_reset.set_modes(id_token_on_refresh=False)
+    entra_emulator_reset.set_groups("sam@contoso.example", [ANALYSTS])
+    user.auth_state["entra"]["tokens_expire_at"] = 0
+
+    model = await authenticator.refresh_user(user)
+
+    state = model["auth_state"]
+    assert (state["entra"]["oid"], state["user"]) == identity
+    assert state["entra"]["tokens_expire_at"] > time.time() + 600
+    assert [r["access_group"] for r in state["eligible_roles"]] == ["analysts"]  # from Graph
+    assert entra_emulator_reset.stats()["id_tokens_issued"] == 1  # only the sign-in's
+
+
+@pytest.mark.parametrize(
+    ("granted", "missing"),
+    [([], "GroupMember.Read.All"), (["User.ReadBasic.All"], "GroupMember.Read.All")],
+    ids=["none", "user-lookup-only"],
+)
+async def test_sign_in_without_the_membership_permission_names_it(
+    authenticator, entra_emulator_reset, caplog, granted, missing
+):
+    entra_emulator_reset.set_app_registration(graph_permissions=granted)
+    with pytest.raises(web.HTTPError) as refused:
+        await signed_in(authenticator, entra_emulator_reset, "ana@contoso.example")
+    assert refused.value.status_code == 503
+    assert refused.value.log_message == (
+        "Sign-in is unavailable: the hub may not read group memberships from Microsoft Graph (its app registration "
+        f"lacks the application permission {missing}). Tell your administrator."
+    )
+    assert (
+        f"Microsoft Graph refused to read group memberships: the app registration lacks the application permission "
+        f"{missing}. Add it under API permissions (Microsoft Graph, Application) and grant admin consent"
+    ) in caplog.text
+
+
+async def test_a_re_check_without_the_membership_permission_keeps_roles_only_within_the_grace_period(
+    authenticator, entra_emulator_reset, caplog
+):
+    user = await signed_in(authenticator, entra_emulator_reset, "ana@contoso.example")
+    entra_emulator_reset.set_app_registration(graph_permissions=["User.ReadBasic.All"])
+    authenticator._graph = None  # a new application token, with what the app is granted now
+    assert await authenticator.refresh_user(user) is True
+    assert "Keeping ana's roles for now: Graph unavailable (GraphPermissionError)" in caplog.text
+    user.auth_state["entra"]["groups_checked_at"] = time.time() - authenticator.membership_grace_seconds - 1
+    assert await authenticator.refresh_user(user) is False
+
+
+async def test_throttled_re_checks_wait_for_retry_after_then_fall_back_to_the_grace_period(
+    authenticator, entra_emulator_reset, caplog
+):
+    user = await signed_in(authenticator, entra_emulator_reset, "ana@contoso.example")
+    entra_emulator_reset.throttle(2, retry_after=1)
+    started = time.monotonic()
+    model = await authenticator.refresh_user(user)
+    assert [r["access_group"] for r in model["auth_state"]["eligible_roles"]] == ["analysts"]
+    assert time.monotonic() - started >= 2  # waited twice as Retry-After said
+    authenticator.graph_retry_budget_seconds = 2
+    authenticator._graph = None
+    entra_emulator_reset.throttle(100, retry_after=5)  # past the budget
+    started = time.monotonic()
+    assert await authenticator.refresh_user(user) is True  # checked moments ago: keep working
+    assert time.monotonic() - started < 2
+    assert "Keeping ana's roles for now: Graph unavailable (GraphThrottled)" in caplog.text
+    user.auth_state["entra"]["groups_checked_at"] = time.time() - authenticator.membership_grace_seconds - 1
+    assert await authenticator.refresh_user(user) is False
 
 
 async def test_a_refresh_that_fails_signs_the_person_out(authenticator, entra_emulator_reset, caplog):

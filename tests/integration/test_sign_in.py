@@ -3,21 +3,30 @@
 Every refusal asserts what the person sees, what the log says, and that nothing was created or changed.
 """
 
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 import uuid
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
 
 from tests.fixtures.jupyterhub import ADOPTED_ACCOUNT, ADOPTED_OID, EntraSignIn, sign_in_through_entra
+from tests.fixtures.servers import REPO
 
 pytestmark = pytest.mark.integration
 
 ANALYSTS = "253daff1-76ee-47b8-9495-b4b707cbf668"
 ENGINEERS = "d088b0d7-c5c7-4091-a07c-643a7be0ab53"
 SALES = "b40d5c06-f477-42fc-9c90-d4e455f472d7"
+GUEST_UPN = "gus_fabrikam.example#EXT#@contoso.example"  # the guest's UPN here (Graph, the admin command)
+GUEST_ADDRESS = "gus@fabrikam.example"  # what the guest signs in with: their preferred_username
+GUEST_NAME = "gus_fabrikam.example-guest"
 ARN = "arn:aws:iam::123456789012:role/"
 SIGN_IN_FAILED = "Sign-in failed: Microsoft Entra ID&#39;s answer could not be verified."
 
@@ -30,7 +39,7 @@ def emulator(entra_emulator_reset):
 @pytest.fixture
 def fresh(entra_hub):
     """Forget the demo people before a test, so that 'nothing was created' can be asserted."""
-    for name in ("ana", "sam", "alex", "noah", "olga", "gus_fabrikam.example-guest"):
+    for name in ("ana", "sam", "alex", "noah", "olga", GUEST_NAME, "ana.analyst"):
         if entra_hub.api_request("GET", f"/users/{name}").status_code == 200:
             entra_hub.stop_server(name)
             entra_hub.api_request("DELETE", f"/users/{name}")
@@ -65,12 +74,7 @@ def roles_of(state):
         ),
         # a hub admin: the hub-admin role comes with the platform-admins group (tests/integration/test_hub_admins.py)
         ("alex@contoso.example", "alex", ["platform-admins"], [ARN + "jupyterhub-platform-admin"]),
-        (
-            "gus_fabrikam.example#EXT#@contoso.example",
-            "gus_fabrikam.example-guest",
-            ["analysts"],
-            [ARN + "jupyterhub-analyst"],
-        ),
+        (GUEST_ADDRESS, GUEST_NAME, ["analysts"], [ARN + "jupyterhub-analyst"]),
     ],
 )
 def test_sign_in_decides_roles_and_groups(fresh, emulator, username, hub_name, groups, roles):
@@ -95,13 +99,51 @@ def test_group_overage_is_resolved_through_graph(fresh, emulator):
     assert _graph_calls(after) - _graph_calls(before) >= 1  # 251 groups: transitiveMemberOf, with MSAL's app token
 
 
-def test_missing_groups_claim_falls_back_to_graph(fresh, emulator):
-    emulator.tamper(drop=["groups"])
+# ---- one source of group truth: Microsoft Graph, at sign-in and at every re-check ------------------------------
+
+
+def test_the_tokens_groups_claim_grants_nothing_graph_decides(fresh, emulator):
+    emulator.tamper(claims={"groups": [ANALYSTS, ENGINEERS]})  # more than Graph says ana is in
     before = _graph_calls(emulator.stats())
     sign_in_through_entra(fresh, emulator, "ana@contoso.example")
     assert roles_of(auth_state(fresh, "ana")) == [ARN + "jupyterhub-analyst"]
     assert _graph_calls(emulator.stats()) > before
-    assert "id_tokens carry no groups claim; reading groups from Graph" in fresh.log()
+
+
+def test_a_group_the_token_leaves_out_counts_at_sign_in_as_at_re_checks(fresh, emulator):
+    # groupMembershipClaims ApplicationGroup with no group assigned: the token's groups claim is empty, as a real
+    # registration set up so would send; Graph has ana in Analysts.
+    emulator.set_app_registration(group_membership_claims="ApplicationGroup", assigned_groups=[])
+    browser = sign_in_through_entra(fresh, emulator, "ana@contoso.example").browser
+    at_sign_in = roles_of(auth_state(fresh, "ana"))
+    time.sleep(1.2)  # auth_refresh_age is 1 s in this hub: the next request re-checks with Graph
+    assert browser.get(f"{fresh.url}/hub/home", allow_redirects=False, timeout=30).status_code == 200
+    assert at_sign_in == roles_of(auth_state(fresh, "ana")) == [ARN + "jupyterhub-analyst"]
+
+
+# ---- Microsoft Graph throttling (the permissions: test_membership_refresh.py, with a fresh application token) ------
+
+
+def test_a_throttled_graph_is_retried_after_retry_after(fresh, emulator):
+    emulator.throttle(1, retry_after=1)
+    before = _graph_calls(emulator.stats())
+    attempt = sign_in_through_entra(fresh, emulator, "ana@contoso.example")
+    assert roles_of(auth_state(fresh, "ana")) == [ARN + "jupyterhub-analyst"]
+    assert _graph_calls(emulator.stats()) - before == 2  # the 429, then the answer
+    assert attempt.seconds >= 1  # it waited as Retry-After said
+
+
+def test_graph_throttling_past_the_budget_is_a_clear_503_in_bounded_time(fresh, emulator):
+    emulator.throttle(100, retry_after=30)  # longer than the hub's retry budget (10 s): no point waiting
+    attempt = EntraSignIn(fresh, emulator, "ana@contoso.example")
+    response = attempt.finish()
+    assert response.status_code == 503
+    assert (
+        "Sign-in is unavailable right now: Microsoft Graph is throttling the hub&#39;s requests. Try again in a minute"
+        in response.text
+    )
+    assert attempt.seconds < 5
+    assert user_model(fresh, "ana") is None
 
 
 def _graph_calls(stats) -> int:
@@ -204,11 +246,50 @@ def test_unsafe_username_becomes_the_safe_name_everywhere(fresh, emulator):
     fresh.api_request("DELETE", "/users/zo-.-admin--88327c4d")
 
 
+def test_a_renamed_person_keeps_their_account_and_s3_home(fresh, emulator):
+    sign_in_through_entra(fresh, emulator, "ana@contoso.example")
+    oid = auth_state(fresh, "ana")["entra"]["oid"]
+    emulator.rename("ana@contoso.example", "ana.analyst@contoso.example")
+    browser = sign_in_through_entra(fresh, emulator, "ana.analyst@contoso.example").browser
+    assert user_model(fresh, "ana.analyst") is None  # no new, empty account
+    state = auth_state(fresh, "ana")
+    assert state["entra"]["oid"] == oid and state["user"]["preferred_username"] == "ana.analyst@contoso.example"
+    assert browser.get(f"{fresh.url}/hub/api/user", timeout=30).json()["name"] == "ana"
+    words = _words(browser.get(f"{fresh.url}/services/aws-credentials/access", timeout=30).text)
+    assert "reaches s3://demo-jupyter-notebooks/home/ana/ (read-write), your own notebooks" in words
+    assert "ana.analyst signs in to their account ana (found by object id)" in fresh.log()
+
+
+def test_a_guest_has_one_name_and_home_in_the_hub_the_access_page_and_the_admin_command(fresh, emulator):
+    browser = sign_in_through_entra(fresh, emulator, GUEST_ADDRESS).browser
+    assert browser.get(f"{fresh.url}/hub/api/user", timeout=30).json()["name"] == GUEST_NAME
+    words = _words(browser.get(f"{fresh.url}/services/aws-credentials/access", timeout=30).text)
+    assert f"reaches s3://demo-jupyter-notebooks/home/{GUEST_NAME}/ (read-write), your own notebooks" in words
+    args = ["--tenant-id", emulator.tenant_id, "--client-id", emulator.client_id, "--authority", emulator.url]
+    args += ["--graph-url", emulator.graph_url, "--ca-bundle", emulator.ca_path, "--strip-domain", "contoso.example"]
+    env = {**os.environ, "OAUTH_CLIENT_SECRET": emulator.client_secret}
+    policy = str(REPO / "hub" / "demo" / "access-policy.yaml")
+    command = [sys.executable, "-m", "authenticator.explain", "explain", "--policy", policy, "--user", GUEST_UPN]
+    result = subprocess.run([*command, *args, "--json"], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["username"] == GUEST_NAME
+    assert answer["home"] == [
+        {"bucket": "demo-jupyter-notebooks", "prefix": f"home/{GUEST_NAME}/", "access": "read-write"}
+    ]
+
+
+def _words(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
 def test_an_account_stays_bound_to_its_entra_identity(fresh, emulator):
     """A re-assigned user principal name must not inherit the former owner's account and S3 home."""
     sign_in_through_entra(fresh, emulator, "ana@contoso.example")
     state_before = auth_state(fresh, "ana")
-    emulator.tamper(claims={"oid": str(uuid.uuid4())})
+    # Ana leaves and her user principal name goes to someone else (another object id).
+    emulator.rename("ana@contoso.example", "ana.former@contoso.example")
+    emulator.rename("sam@contoso.example", "ana@contoso.example")
     response = EntraSignIn(fresh, emulator, "ana@contoso.example").finish()
     assert response.status_code == 403
     assert "Sign-in refused: the hub account &#39;ana&#39; belongs to a different Entra ID identity." in response.text

@@ -13,9 +13,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
-import boto3
 import pytest
-from botocore.config import Config
 
 from authenticator.access_policy import load_access_policy
 from hub.broker.contract import ROLE_OPTION
@@ -23,7 +21,7 @@ from hub.broker.grants import decide_grant
 from hub.broker.minting import Credentials, Minter
 from hub.session_policy import pack
 from tests.fixtures.ceph import daemons_running, require_ceph, start_ceph
-from tests.fixtures.servers import start_moto, stop
+from tests.fixtures.servers import local_aws_client, start_moto, stop
 from tests.fixtures.tools import require_executable
 from tests.terraform.conftest import TERRAFORM_HOW
 
@@ -114,13 +112,8 @@ def trust_document(caller_arn: str) -> str:
     )
 
 
-S3_CONFIG = Config(
-    s3={"addressing_style": "path"},
-    # Neither emulator verifies streamed checksum trailers; one attempt, so that a refusal is seen as it is.
-    request_checksum_calculation="when_required",
-    response_checksum_validation="when_required",
-    retries={"max_attempts": 1, "mode": "standard"},
-)
+# One attempt, so that a refusal is seen as it is.
+ONE_ATTEMPT = {"retries": {"max_attempts": 1, "mode": "standard"}}
 
 
 @dataclass
@@ -133,15 +126,13 @@ class Session:
 
     @cached_property
     def s3(self):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=self.credentials.access_key_id,
-            aws_secret_access_key=self.credentials.secret_access_key,
-            aws_session_token=self.credentials.session_token,
-            config=S3_CONFIG,
-        )
+        credentials = self.credentials
+        as_sts_answers = {
+            "AccessKeyId": credentials.access_key_id,
+            "SecretAccessKey": credentials.secret_access_key,
+            "SessionToken": credentials.session_token,
+        }
+        return local_aws_client("s3", self.endpoint, REGION, as_sts_answers, **ONE_ATTEMPT)
 
 
 @dataclass
@@ -163,16 +154,7 @@ class Engine:
         return self.client("s3")
 
     def client(self, service: str, credentials: dict | None = None):
-        credentials = credentials or self.admin
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials.get("SessionToken"),
-            config=S3_CONFIG,
-        )
+        return local_aws_client(service, self.endpoint, REGION, credentials or self.admin, **ONE_ATTEMPT)
 
 
 @dataclass

@@ -6,7 +6,6 @@ import asyncio
 import json
 from dataclasses import replace
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -18,12 +17,13 @@ from hub.broker.minting import Minter
 from hub.session_policy import build_session_policy, pack
 from tests.fixtures import ceph as ceph_fixture
 from tests.fixtures import tools
+from tests.fixtures.servers import local_aws_client
 
 from .conftest import (
     NOTEBOOKS,
+    ONE_ATTEMPT,
     POLICY,
     REGION,
-    S3_CONFIG,
     USER_VARIABLE,
     Session,
     role_document_for,
@@ -81,15 +81,7 @@ def test_the_any_home_roles_alone_open_every_home(ceph_any_home):
     engine = ceph_any_home.engine
     sts = engine.client("sts", engine.broker)
     raw = sts.assume_role(RoleArn=ceph_any_home.role_arns["ana@analysts"], RoleSessionName="ana")["Credentials"]
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=engine.endpoint,
-        region_name=REGION,
-        aws_access_key_id=raw["AccessKeyId"],
-        aws_secret_access_key=raw["SecretAccessKey"],
-        aws_session_token=raw["SessionToken"],
-        config=S3_CONFIG,
-    )
+    s3 = local_aws_client("s3", engine.endpoint, REGION, raw, **ONE_ATTEMPT)
     assert (
         s3.get_object(Bucket=NOTEBOOKS, Key=SAMS)["Body"].read()
         == b"s3://demo-jupyter-notebooks/home/sam/notes.ipynb (current)"

@@ -34,7 +34,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from authenticator.access_policy import load_access_policy
-from tests.fixtures.servers import start_moto, stop
+from tests.fixtures.servers import local_aws_client, start_moto, stop
 from tests.terraform.conftest import REPO
 
 pytestmark = pytest.mark.terraform
@@ -164,21 +164,7 @@ class Moto:
     admin: dict  # the credentials Terraform and the assertions run with
 
     def client(self, service: str, credentials: dict | None = None):
-        credentials = credentials or self.admin
-        return boto3.client(
-            service,
-            endpoint_url=self.endpoint,
-            region_name=REGION,
-            aws_access_key_id=credentials["AccessKeyId"],
-            aws_secret_access_key=credentials["SecretAccessKey"],
-            aws_session_token=credentials.get("SessionToken"),
-            # moto checks signatures: path-style S3, and no streamed checksum trailers (which it cannot verify).
-            config=Config(
-                s3={"addressing_style": "path"},
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            ),
-        )
+        return local_aws_client(service, self.endpoint, REGION, credentials or self.admin)
 
     @contextmanager
     def unsigned_calls(self):

@@ -224,8 +224,7 @@ WHO_IS_ADMIN = (
     "(HubAdmins.may_open_peoples_servers)"
 )
 GROUPS_FROM_ENTRA = (
-    "is not supported by EntraIDOAuthenticator: groups come from the id_token's `groups` claim, or from Microsoft "
-    "Graph on overage"
+    "is not supported by EntraIDOAuthenticator: groups come from Microsoft Graph, at sign-in and at every re-check"
 )
 FROM_DISCOVERY = "is not supported by EntraIDOAuthenticator: endpoints come from OpenID discovery: set " + (
     "EntraIDOAuthenticator.authority"
@@ -382,7 +381,13 @@ async def test_the_access_policy_refusal_runs_where_no_allow_switch_can_skip_it(
 
     auth = EntraIDOAuthenticator(config=policy_config(), **GOOD)
     sales = "b40d5c06-f477-42fc-9c90-d4e455f472d7"  # a group the demo policy does not map
-    claims = {"oid": SAM_OID, "tid": GOOD["tenant_id"], "groups": [sales]}
+
+    class Graph:  # Microsoft Graph's answer for this person (the emulator's tests cover the real calls)
+        async def transitive_group_ids(self, oid):
+            return {sales}
+
+    auth._graph = Graph()
+    claims = {"oid": SAM_OID, "tid": GOOD["tenant_id"]}
     model = {"name": "noah", "admin": None, "auth_state": {"entra": {"oid": SAM_OID}, "_claims": claims}}
     with pytest.raises(web.HTTPError) as refused:
         await auth.update_auth_model(model)

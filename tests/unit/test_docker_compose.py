@@ -147,8 +147,9 @@ def test_the_emulator_runs_as_make_demo_runs_it():
     assert (args.host, args.port) == ("0.0.0.0", SETTINGS.ports["entra"])  # noqa: S104 - inside its container
     assert args.client_id == plan.CLIENT_ID == hub["LOCAL_STACK_ENTRA_CLIENT_ID"]
     # hub/local_stack/jupyterhub_config.py makes the hub's callback URL from its port
-    assert args.redirect_uri == [SETTINGS.callback_url]
+    assert args.redirect_uri == [SETTINGS.callback_url, SETTINGS.login_url]
     assert SETTINGS.callback_url == f"http://127.0.0.1:{hub['LOCAL_STACK_HUB_PORT']}/hub/oauth_callback"
+    assert SETTINGS.login_url == f"http://127.0.0.1:{hub['LOCAL_STACK_HUB_PORT']}/hub/login"  # sign-out returns here
     assert not args.test_controls, "never the test controls: anyone could forge a sign-in"
     assert str(args.state_dir) + "/ca.pem" == hub["LOCAL_STACK_ENTRA_CA_BUNDLE"]
     assert SERVICES["entra"]["healthcheck"]["test"] == ["CMD", "test", "-f", f"{args.state_dir}/ready"]

@@ -1,9 +1,17 @@
-"""GraphClient follows @odata.nextLink across pages, never off the configured Graph, and bounds the work."""
+"""GraphClient follows @odata.nextLink across pages, never off the configured Graph, and bounds the work; a throttled
+Graph (429) is retried after Retry-After within a time budget; a refusal (403) names the missing permission."""
 
 import pytest
 
 from authenticator import graph
-from authenticator.graph import GraphClient, GraphError, has_group_overage
+from authenticator.graph import (
+    GraphClient,
+    GraphError,
+    GraphPermissionError,
+    GraphRefused,
+    GraphThrottled,
+    retry_after_seconds,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -16,17 +24,31 @@ class FakeApp:
         return {"access_token": "app-token"}
 
 
-def client(pages):
-    calls = []
+def client(pages, budget=10):
+    """A client whose Graph answers ``pages`` in turn (a GraphRefused is raised); sleeping is recorded, not done."""
+    calls, sleeps = [], []
 
     async def fetch_json(url, headers):
         calls.append((url, headers["Authorization"]))
-        return pages[len(calls) - 1]
+        answer = pages[len(calls) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    async def sleep(seconds):
+        sleeps.append(seconds)
 
     c = GraphClient(
-        authority="https://login.example/t", client_id="c", client_secret="s", graph_url=GRAPH, fetch_json=fetch_json
+        authority="https://login.example/t",
+        client_id="c",
+        client_secret="s",
+        graph_url=GRAPH,
+        fetch_json=fetch_json,
+        retry_budget_seconds=budget,
+        sleep=sleep,
     )
     c._app = FakeApp()
+    c.sleeps = sleeps
     return c, calls
 
 
@@ -64,14 +86,46 @@ async def test_endless_paging_is_bounded(monkeypatch):
     assert len(calls) == 3
 
 
+async def test_429_is_retried_after_retry_after():
+    c, calls = client([GraphRefused(429, 2), GraphRefused(429, None), page(["a"])])
+    assert await c.transitive_group_ids("oid-1") == {"a"}
+    assert c.sleeps == [2, 1.0]  # Retry-After, then Graph's advice without one: back off from 1 s
+    assert len(calls) == 3
+
+
+async def test_429_past_the_budget_gives_up_without_waiting_in_vain():
+    c, calls = client([GraphRefused(429, 30)], budget=10)
+    with pytest.raises(GraphThrottled, match=r"throttling this application \(429\) beyond 10 s of retries"):
+        await c.transitive_group_ids("oid-1")
+    assert c.sleeps == [] and len(calls) == 1
+
+
 @pytest.mark.parametrize(
-    ("claims", "overage"),
+    ("call", "permission", "purpose"),
     [
-        ({"groups": ["a"]}, False),
-        ({"_claim_names": {"groups": "src1"}, "_claim_sources": {"src1": {"endpoint": "x"}}}, True),
-        ({"hasgroups": True}, True),
-        ({}, False),
+        (lambda c: c.transitive_group_ids("oid-1"), "GroupMember.Read.All", "read group memberships"),
+        (lambda c: c.user("ana@contoso.example"), "User.ReadBasic.All", "look up users"),
     ],
+    ids=["memberships", "user"],
 )
-def test_overage_signals(claims, overage):
-    assert has_group_overage(claims) is overage
+async def test_403_names_the_permission_the_call_needs(call, permission, purpose):
+    c, _ = client([GraphRefused(403)])
+    with pytest.raises(GraphPermissionError) as refused:
+        await call(c)
+    assert refused.value.permission == permission
+    assert str(refused.value) == (
+        f"Microsoft Graph refused to {purpose}: the app registration lacks the application permission {permission}. "
+        "Add it under API permissions (Microsoft Graph, Application) and grant admin consent"
+    )
+
+
+async def test_other_refusals_are_not_retried():
+    c, calls = client([GraphRefused(404)])
+    with pytest.raises(GraphRefused):
+        await c.transitive_group_ids("oid-1")
+    assert len(calls) == 1 and c.sleeps == []
+
+
+@pytest.mark.parametrize(("header", "seconds"), [("7", 7.0), ("0", 0.0), (None, None), ("soon", None), ("-1", None)])
+def test_retry_after_is_read_as_seconds(header, seconds):
+    assert retry_after_seconds(header) == seconds

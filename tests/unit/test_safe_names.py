@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from authenticator.entra import hub_username
+from authenticator.entra import hub_username, is_guest
 from authenticator.safe_names import MAX_LENGTH, is_safe_name, safe_name
 
 pytestmark = pytest.mark.unit
@@ -76,3 +76,39 @@ def test_every_result_is_safe_everywhere_and_stable():
 )
 def test_hub_username(claim, strip, expected):
     assert hub_username(claim, strip) == expected
+
+
+TENANT = "05635727-18e2-4663-9497-cc4ac795197b"
+ISSUER = f"https://login.microsoftonline.com/{TENANT}/v2.0"
+
+
+@pytest.mark.parametrize(
+    ("claims", "guest"),
+    [
+        ({"preferred_username": "ana@contoso.com"}, False),  # a member: no idp
+        ({"preferred_username": "ana@contoso.com", "idp": f"https://sts.windows.net/{TENANT}/"}, False),
+        ({"preferred_username": "ana@fabrikam.com", "idp": "https://sts.windows.net/3c9c2f1e-0000-4000-8000-1/"}, True),
+        ({"preferred_username": "ana@outlook.com", "idp": "live.com"}, True),  # a personal Microsoft account
+        ({"preferred_username": "ana@fabrikam.com", "acct": 1}, True),
+        ({"preferred_username": "ana@contoso.com", "acct": 0}, False),
+        ({"preferred_username": "ana_fabrikam.com#EXT#@contoso.com"}, True),
+        ({"preferred_username": "ana@fabrikam.com", "upn": "ana_fabrikam.com#EXT#@contoso.com"}, True),
+    ],
+    ids=["member", "member-own-idp", "guest-idp", "msa-guest", "acct-1", "acct-0", "ext-name", "ext-upn"],
+)
+def test_guests_are_recognised_by_idp_acct_or_an_ext_upn(claims, guest):
+    # ref: https://learn.microsoft.com/entra/identity-platform/id-token-claims-reference (idp)
+    assert is_guest({"iss": ISSUER, "tid": TENANT, **claims}, TENANT) is guest
+
+
+@pytest.mark.parametrize(
+    ("claim", "guest", "expected"),
+    [
+        ("ana@contoso.com", False, "ana"),
+        ("ana@fabrikam.com", True, "ana_fabrikam.com-guest"),  # never stripped, even if fabrikam.com were listed
+        ("ana_fabrikam.com#EXT#@contoso.com", False, "ana_fabrikam.com-guest"),  # the UPN Graph and the CLI see
+        ("Gus@Fabrikam.Example", True, "gus_fabrikam.example-guest"),
+    ],
+)
+def test_a_guest_never_collides_with_a_member_and_has_one_name(claim, guest, expected):
+    assert hub_username(claim, ["contoso.com", "fabrikam.com"], guest=guest) == expected

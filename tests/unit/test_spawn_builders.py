@@ -1,9 +1,18 @@
 """The spawn hook's pure builders: role choice, options form, AWS config, server environment."""
 
+import dataclasses
+
 import pytest
 
 from authenticator.access_policy import load_access_policy
-from hub.spawn import RoleChoiceError, aws_config_text, options_form_html, resolve_role, server_environment
+from hub.spawn import (
+    RoleChoiceError,
+    aws_config_text,
+    options_form_html,
+    resolve_role,
+    s3_endpoint_url,
+    server_environment,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -114,3 +123,21 @@ def test_server_environment_aws_has_no_endpoint_override_and_no_keys():
     assert env["S3CONTENTS_ENDPOINT_URL"] == "https://s3.us-east-1.amazonaws.com"
     assert env["S3CONTENTS_PREFIX"] == "home/j-hn-smith--55bdb458"
     assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(env)
+
+
+@pytest.mark.parametrize(
+    ("partition", "region", "url"),
+    [
+        ("aws", "eu-west-1", "https://s3.eu-west-1.amazonaws.com"),
+        ("aws-cn", "cn-north-1", "https://s3.cn-north-1.amazonaws.com.cn"),
+        ("aws-us-gov", "us-gov-west-1", "https://s3.us-gov-west-1.amazonaws.com"),
+    ],
+)
+def test_s3_endpoint_follows_the_partition(partition, region, url):
+    assert s3_endpoint_url(region, partition) == url
+    deployment = dataclasses.replace(POLICY.deployment, aws_partition=partition, aws_region=region)
+    policy = dataclasses.replace(POLICY, deployment=deployment)
+    env = server_environment(
+        username="ana", role=ANALYST, policy=policy, broker_url="http://b/", aws_config_file="/etc/aws-config"
+    )
+    assert env["S3CONTENTS_ENDPOINT_URL"] == url and env["AWS_REGION"] == region

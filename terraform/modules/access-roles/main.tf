@@ -7,6 +7,12 @@
 #     user name as source identity and as `user` tag.
 # No one else. What a session may do (its role policy): the S3 locations of the group, and read-write on
 # <home_prefix><user tag>/ in the notebook bucket; the broker narrows that further with a session policy per person.
+#
+# The broker marks the session tags transitive and sets a source identity; both travel with any role that people chain
+# into from a notebook, so that role's trust policy must allow sts:TagSession and sts:SetSourceIdentity besides
+# sts:AssumeRole, or the chained call is refused.
+# ref: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_session-tags.html#id_session-tags_role-chaining
+# ref: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_temp_control-access_monitor.html
 
 data "aws_caller_identity" "current" {}
 
@@ -28,6 +34,10 @@ locals {
   read_write_actions = concat(local.read_actions, ["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"])
   assume_actions     = ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
   s3_arn             = "arn:${local.partition}:s3:::"
+  # S3's endpoint per partition (amazonaws.com.cn in aws-cn): the provider's partition, which the precondition on
+  # aws_iam_role.this ties to the file's.
+  # ref: https://registry.terraform.io/providers/hashicorp/aws/latest/docs/data-sources/partition
+  s3_service = "s3.${local.deployment.aws_region}.${data.aws_partition.current.dns_suffix}"
   # Policy variables are written $${...} in HCL so that IAM, not Terraform, resolves them.
   home_prefix = "${local.deployment.home_prefix}$${aws:PrincipalTag/user}/"
 }
@@ -180,7 +190,7 @@ data "aws_iam_policy_document" "permissions" {
       condition {
         test     = "StringEquals"
         variable = "kms:ViaService"
-        values   = ["s3.${local.deployment.aws_region}.amazonaws.com"]
+        values   = [local.s3_service]
       }
     }
   }
