@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 
-from tests.fixtures.jupyterhub import ADOPTED_ACCOUNT, ADOPTED_OID, EntraSignIn, sign_in_through_entra
+from tests.fixtures.jupyterhub import EntraSignIn, sign_in_through_entra
 from tests.fixtures.servers import REPO
 
 pytestmark = pytest.mark.integration
@@ -311,21 +311,6 @@ def test_an_account_bound_to_no_identity_is_not_taken_over_by_whoever_has_its_na
     assert refusal and uuid.UUID(refusal.group(1))
     assert user_model(fresh, "ana")["auth_state"] is None  # not bound, nothing written
     assert "Refused sign-in of ana: the account is bound to no Entra identity and not adopted" in fresh.log()
-
-
-def test_an_adopted_account_goes_to_the_identity_named_for_it_and_is_bound(fresh, emulator):
-    """EntraIDOAuthenticator.adopt_accounts: the way to give a hand-made (or migrated) account to one person."""
-    fresh.api_request("DELETE", f"/users/{ADOPTED_ACCOUNT}")
-    assert fresh.api_request("POST", f"/users/{ADOPTED_ACCOUNT}").status_code == 201
-    try:
-        emulator.tamper(claims={"oid": ADOPTED_OID})  # the person the hub config names for that account
-        sign_in_through_entra(fresh, emulator, "ana@contoso.example")
-        assert auth_state(fresh, ADOPTED_ACCOUNT)["entra"]["oid"] == ADOPTED_OID
-        assert roles_of(auth_state(fresh, ADOPTED_ACCOUNT)) == [ARN + "jupyterhub-analyst"]
-        assert user_model(fresh, "ana") is None  # signed in to the adopted account, not to a new one
-        assert f"Sign-in of {ADOPTED_ACCOUNT} adopts the account for Entra object id {ADOPTED_OID}" in fresh.log()
-    finally:
-        fresh.api_request("DELETE", f"/users/{ADOPTED_ACCOUNT}")
 
 
 def test_a_refused_sign_in_logs_no_code_or_state_and_a_reload_says_what_to_do(fresh, emulator):
