@@ -19,16 +19,18 @@ from traitlets.config import Configurable
 
 HUB_ADMIN_ROLE = "hub-admin"
 # Running the hub: the admin page, people's accounts (read, list, delete; not rename or create, which need
-# admin:users and with it admin:auth_state), starting and stopping anyone's server (not opening it), groups, services
-# (the broker's "What can I access?" page, which shows admins anyone's access), the hub's state and metrics, who has
-# shared what.
+# admin:users and with it admin:auth_state), starting and stopping anyone's server (not opening it), reading groups
+# (their members come from Entra ID; an edit would make someone a hub admin until their next re-check), services (the
+# broker's "What can I access?" page, which shows admins anyone's access), the hub's state and metrics, who has shared
+# what.
 HUB_ADMIN_SCOPES = (
     "admin-ui",
     "users",
     "delete:users",
     "read:roles",
     "admin:servers",
-    "admin:groups",
+    "list:groups",
+    "read:groups",
     "admin:services",
     "access:services",
     "read:hub",
@@ -50,7 +52,7 @@ class HubAdmins(Configurable):
 
         Off by default: inside a person's server an admin runs code with that person's AWS credentials, role and S3
         home, and AWS (CloudTrail) records the person, never the admin. With it off, hub admins still list, start,
-        stop and delete servers and accounts, manage groups and read anyone's "What can I access?" page; they never
+        stop and delete servers and accounts, read groups and anyone's "What can I access?" page; they never
         get people's Entra tokens (auth_state), tokens in other people's names, or shares of their servers. No
         person holds JupyterHub's built-in `admin` role, which would give all of that (it cannot be narrowed).
 

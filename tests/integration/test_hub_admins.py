@@ -44,8 +44,10 @@ def test_a_hub_admin_is_no_jupyterhub_admin_but_holds_the_hub_admin_role(hub_wit
     assert alex["admin"] is False
     assert alex["groups"] == ["platform-admins"]
     scopes = as_alex(hub, token, "GET", "/user").json()["scopes"]
-    assert {"admin-ui", "list:users", "admin:servers", "delete:users", "admin:groups"} <= set(scopes)
-    assert not {"access:servers", "admin:auth_state", "tokens", "read:tokens", "admin:users", "shares"} & set(scopes)
+    assert {"admin-ui", "list:users", "admin:servers", "delete:users", "read:groups"} <= set(scopes)
+    assert not {"access:servers", "admin:auth_state", "tokens", "read:tokens", "admin:users", "shares", "groups"} & set(
+        scopes
+    )
 
 
 def scopes_needed(*scopes):
@@ -77,6 +79,8 @@ def scopes_needed(*scopes):
         ("POST", "/shares/sam/", {"user": "alex"}, 403, scopes_needed("shares")),
         # the proxy's routing
         ("POST", "/proxy", None, 403, scopes_needed("proxy")),
+        # group members (from Entra ID): adding someone to platform-admins would make them a hub admin for a while
+        ("POST", "/groups/platform-admins/users", {"users": ["sam"]}, 403, scopes_needed("groups")),
     ],
 )
 def test_admin_routes_to_another_persons_tokens_auth_state_or_server_are_refused(
@@ -91,6 +95,7 @@ def test_admin_routes_to_another_persons_tokens_auth_state_or_server_are_refused
     assert hub.user("sam")["auth_state"] == state_before
     assert hub.user("alex")["admin"] is False
     assert hub.api_request("GET", "/users/mallory").status_code == 404
+    assert hub.user("sam")["groups"] == ["analysts", "data-engineers"]
 
 
 def test_an_admin_reads_people_without_their_auth_state(hub_with_admin_and_sam):
