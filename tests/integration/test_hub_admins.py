@@ -6,6 +6,7 @@ with alex's own API token and alex's browser session, and what admins still need
 """
 
 import re
+import sqlite3
 from urllib.parse import urlencode
 
 import pytest
@@ -200,3 +201,21 @@ def test_with_the_switch_off_the_same_step_is_refused_and_nothing_is_recorded(ju
     assert "You do not have permission to access Server at /user/stub-owner2/" in refused.text
     assert "Audit: stub-root2 was let into" not in jupyterhub.log()
     jupyterhub.stop_server("stub-owner2")
+
+
+def test_an_account_made_jupyterhub_admin_before_loses_it_when_the_hub_starts(hub_moto, tmp_path_factory):
+    """An upgrade: the hub's database from before this change, where hub admins were JupyterHub admins."""
+    state = tmp_path_factory.mktemp("admin-upgrade")
+    hub = start_hub(state, hub_moto)
+    try:
+        assert hub.api_request("POST", "/users/stub-old-admin").status_code == 201
+    finally:
+        stop_hub(hub)
+    with sqlite3.connect(state / "jupyterhub.sqlite") as db:  # as the previous version left it
+        db.execute("UPDATE users SET admin = 1 WHERE name = 'stub-old-admin'")
+    hub = start_hub(state, hub_moto)  # the same database
+    try:
+        assert hub.user("stub-old-admin")["admin"] is False
+        assert "Removing admin=True from <User(stub-old-admin" in hub.log()
+    finally:
+        stop_hub(hub)
