@@ -27,11 +27,17 @@ from cryptography.fernet import InvalidToken
 from jupyterhub import crypto, orm
 from jupyterhub.utils import url_path_join
 from oauthenticator.azuread import AzureAdOAuthenticator
-from oauthenticator.oauth2 import OAuthLoginHandler, OAuthLogoutHandler, _deserialize_state, _serialize_state
+from oauthenticator.oauth2 import (
+    OAuthCallbackHandler,
+    OAuthLoginHandler,
+    OAuthLogoutHandler,
+    _deserialize_state,
+    _serialize_state,
+)
 from tornado import web
 from tornado.httpclient import HTTPClientError
 from tornado.httputil import url_concat
-from traitlets import Bool, Float, Integer, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 
 from .access_policy import AccessDecision, AccessPolicy, is_guid
 from .auth_state import ELIGIBLE_ROLES, eligible_roles
@@ -45,15 +51,64 @@ from .graph import (
 )
 from .oidc import IdTokenError, OpenIDProvider
 from .policy_file import AccessPolicyFile
-from .safe_names import safe_name
+from .safe_names import is_safe_name, safe_name
 
 _GUEST_MARKER = "#ext#"
 SIGN_IN_FAILED = (
     "Sign-in failed: Microsoft Entra ID's answer could not be verified. Start again from the hub's home page; "
     "if this keeps happening, contact your administrator."
 )
+SIGN_IN_OVER = (
+    "This sign-in is over: its page was reloaded or its link opened again, and a sign-in link works once. If your "
+    "sign-in was refused, the reason was on the page before; to try again (for example after being added to a "
+    "group), start from the hub's home page and sign in."
+)
 # The claims kept in auth_state["user"]; the rest of the id_token (group lists, overage pointers) is not needed later.
 _KEPT_CLAIMS = ("oid", "tid", "sub", "preferred_username", "upn", "email", "name")
+
+
+_WHO_SIGNS_IN = (
+    "who may sign in is decided by the access policy file (AccessPolicyFile.path): add the person's Entra ID group "
+    "to an access group there"
+)
+_WHO_IS_ADMIN = (
+    "hub admins are the members of access groups marked `hub_admin: true` in the access policy; they hold the "
+    "hub-admin role, not JupyterHub's built-in admin role (HubAdmins.may_open_peoples_servers)"
+)
+# Options of the base classes this authenticator does not honour: set, they would be silently ignored (or, for the
+# allow switches, skip the access policy), so start-up is refused with the replacement.
+_NOT_HONOURED = {
+    "allow_all": _WHO_SIGNS_IN,
+    "allow_existing_users": _WHO_SIGNS_IN,
+    "allowed_users": _WHO_SIGNS_IN,
+    "allowed_groups": _WHO_SIGNS_IN,
+    "allowed_scopes": _WHO_SIGNS_IN,
+    "admin_users": _WHO_IS_ADMIN,
+    "admin_groups": _WHO_IS_ADMIN,
+    "blocked_users": (
+        "to stop someone, remove them from the access groups' Entra ID groups or disable their Entra ID account: "
+        "the hub re-checks membership every auth_refresh_age and signs them out"
+    ),
+    "user_groups_claim": "groups come from Microsoft Graph, at sign-in and at every re-check",
+    "auth_state_groups_key": "groups come from Microsoft Graph, at sign-in and at every re-check",
+    "graph_url": "use EntraIDOAuthenticator.microsoft_graph_url (oauthenticator's graph_url is a sign-in host)",
+    "authorize_url": "endpoints come from OpenID discovery: set EntraIDOAuthenticator.authority",
+    "token_url": "endpoints come from OpenID discovery: set EntraIDOAuthenticator.authority",
+    "username_map": (
+        "names come from username_claim and username_strip_domains; to give a person an existing account, use "
+        "EntraIDOAuthenticator.adopt_accounts"
+    ),
+    "refresh_user_hook": "membership is re-checked by the authenticator itself (auth_refresh_age)",
+    "validate_server_cert": "TLS is always verified; for a private CA set EntraIDOAuthenticator.tls_ca_bundle",
+}
+# http_request_kwargs keys that have a setting of their own (so that setting http_request_kwargs, for a proxy say,
+# never drops the CA bundle or the timeouts).
+_OWN_SETTINGS = {
+    "ca_certs": "tls_ca_bundle",
+    "connect_timeout": "http_timeout_seconds",
+    "request_timeout": "http_timeout_seconds",
+    "validate_cert": "tls_ca_bundle (TLS is always verified)",
+}
 
 
 class ConfigurationError(TraitError):
@@ -116,6 +171,27 @@ class EntraLoginHandler(OAuthLoginHandler):
         return super().authorize_redirect(*args, extra_params=extra_params, **kwargs)
 
 
+class EntraCallbackHandler(OAuthCallbackHandler):
+    """The sign-in's return from Entra ID: a repeated visit says what to do, and no log line carries its URL (the
+    authorization code and state are in its query)."""
+
+    def check_state(self):
+        if not self.get_state_cookie():
+            # The attempt is over (its cookie is cleared at the first visit): the result page was reloaded, or the
+            # link opened again. Say so, instead of oauthenticator's "OAuth state missing from cookies".
+            raise web.HTTPError(400, SIGN_IN_OVER)
+        super().check_state()
+
+    def log_exception(self, typ, value, tb):
+        # tornado's own line would show the request's full URL, with the code and state in it.
+        where = f"{self.request.method} {self.request.path} ({self.request.remote_ip})"
+        if isinstance(value, web.HTTPError):
+            if value.log_message:
+                self.log.warning("%d %s: %s", value.status_code, where, value.get_message())
+        else:
+            self.log.error("Uncaught exception in %s", where, exc_info=(typ, value, tb))
+
+
 class EntraLogoutHandler(OAuthLogoutHandler):
     """After the hub's own logout, end the Entra ID session too, then come back to the hub's login page."""
 
@@ -142,6 +218,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     """Microsoft Entra ID (Azure AD) sign-in with verified tokens and access decided by the access policy file."""
 
     login_handler = EntraLoginHandler
+    callback_handler = EntraCallbackHandler
     logout_handler = EntraLogoutHandler
     user_auth_state_key = "user"
 
@@ -259,6 +336,24 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         """,
     )
 
+    adopt_accounts = Dict(
+        key_trait=Unicode(),
+        value_trait=Unicode(),
+        config=True,
+        help="""
+        Existing hub accounts given to Entra ID identities: `{"<hub username>": "<Entra object id>"}`.
+
+        A hub account stays bound to the Entra identity (object id, `oid`) that first signed in to it. An account
+        bound to none (created by hand, kept from another authenticator, or whose auth_state could not be decrypted
+        after a key change) is never taken over by whoever's name maps to it: that sign-in is refused, and the
+        refusal names the person's object id. To give such an account to that person, add it here: they then sign
+        in to that account (its servers and S3 home), whatever name their `username_claim` would give, and it is
+        bound to them from then on. Also the way to keep names when moving from another authenticator (README).
+        An account bound to another identity is never adopted. Names must be safe names (lowercase `a-z 0-9 . _ -`,
+        see authenticator/safe_names.py); object ids are GUIDs (Entra admin center, the user's Object ID).
+        """,
+    )
+
     @default("username_claim")
     def _username_claim_default(self):
         return "preferred_username"
@@ -320,6 +415,31 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             )
         return value
 
+    @validate("adopt_accounts")
+    def _valid_adopt_accounts(self, proposal):
+        adopted = {}
+        for name, oid in proposal.value.items():
+            if not is_safe_name(name):
+                raise ConfigurationError(
+                    f"EntraIDOAuthenticator.adopt_accounts: {name!r} is not a name this hub can use (S3 keys, "
+                    f"Kubernetes labels, STS session names); its safe form is {safe_name(name)!r}. Rename the account "
+                    'first (hub API: PATCH /hub/api/users/<name> with {"name": ...}), then adopt the new name'
+                )
+            if not is_guid(oid.strip().lower()):
+                raise ConfigurationError(
+                    f"EntraIDOAuthenticator.adopt_accounts[{name!r}] must be the person's Entra object id, a GUID "
+                    f"(got {oid!r})"
+                )
+            adopted[name] = oid.strip().lower()
+        owners = list(adopted.values())
+        twice = sorted({oid for oid in owners if owners.count(oid) > 1})
+        if twice:
+            raise ConfigurationError(
+                f"EntraIDOAuthenticator.adopt_accounts gives object id {twice[0]} more than one account: a person "
+                "signs in to one account"
+            )
+        return adopted
+
     @validate("authority", "microsoft_graph_url")
     def _valid_https_url(self, proposal):
         if not proposal.value.startswith("https://"):
@@ -339,6 +459,9 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
     @default("http_request_kwargs")
     def _http_request_kwargs_default(self):
+        return self._own_request_settings()
+
+    def _own_request_settings(self) -> dict:
         return {
             "connect_timeout": self.http_timeout_seconds,
             "request_timeout": self.http_timeout_seconds,
@@ -348,6 +471,8 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._check_required_settings()
+        self._refuse_options_not_honoured()
+        self._keep_own_request_settings()
         self._policy_file = AccessPolicyFile(parent=self)
         self._policy_file.policy  # noqa: B018 - a missing or invalid policy file stops start-up here
         self._provider = OpenIDProvider(
@@ -381,6 +506,33 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 "JUPYTERHUB_CRYPT_KEY is not set: auth_state (tokens and eligible roles) must be encrypted. "
                 "Generate one with `openssl rand -hex 32` and set it in the hub's environment"
             )
+
+    def _refuse_options_not_honoured(self):
+        """Options of the base classes that would be ignored here (or skip the access policy) stop start-up."""
+        sections = [cls.__name__ for cls in type(self).mro() if cls.__name__ in self.config]
+        for option, replacement in _NOT_HONOURED.items():
+            for section in sections:
+                if f"{section}.{option}" in self.config:
+                    raise ConfigurationError(
+                        f"{section}.{option} is not supported by EntraIDOAuthenticator: {replacement}"
+                    )
+        if not self.validate_server_cert:  # oauthenticator reads OAUTH_TLS_VERIFY=0 from the environment
+            raise ConfigurationError(
+                "OAUTH_TLS_VERIFY=0 would turn off TLS verification of the code exchange, where the client secret and "
+                "people's tokens travel: refused. Unset it; for a private CA set EntraIDOAuthenticator.tls_ca_bundle"
+            )
+
+    def _keep_own_request_settings(self):
+        """``http_request_kwargs`` (a proxy, say) adds to the CA bundle and timeouts; it never replaces them."""
+        for key, setting in _OWN_SETTINGS.items():
+            if key in self.http_request_kwargs and self.http_request_kwargs[key] != self._own_request_settings().get(
+                key
+            ):
+                raise ConfigurationError(
+                    f"EntraIDOAuthenticator.http_request_kwargs must not set {key!r}: use "
+                    f"EntraIDOAuthenticator.{setting}"
+                )
+        self.http_request_kwargs = {**self.http_request_kwargs, **self._own_request_settings()}
 
     # ---- the access policy, reloaded when the file changes --------------------------------------------------------
 
@@ -495,6 +647,9 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         return await self._verify(token_info["id_token"], None)
 
     def user_info_to_username(self, user_info):
+        adopted = self._adopted_account(user_info.get("oid"))
+        if adopted:
+            return adopted
         claim = self.username_claim
         value = claim(user_info) if callable(claim) else user_info.get(claim)
         if not value or not isinstance(value, str):
@@ -505,6 +660,10 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 "administrator to check the hub's username_claim setting.",
             )
         return hub_username(value, self.username_strip_domains, guest=is_guest(user_info, self.tenant_id))
+
+    def _adopted_account(self, oid) -> str | None:
+        """The existing account ``adopt_accounts`` gives this Entra identity, if any."""
+        return next((name for name, owner in self.adopt_accounts.items() if owner == str(oid).lower()), None)
 
     def normalize_username(self, username):
         # hub_username already produced the final, safe form; JupyterHub's lowercasing is a no-op on it.
@@ -553,40 +712,48 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         auth_state = auth_model["auth_state"]
         auth_state["entra"]["groups_checked_at"] = checked_at
         auth_state[ELIGIBLE_ROLES] = decision.eligible_roles()
-        # Set explicitly, so that leaving the admin group also takes admin rights away.
-        auth_model["admin"] = decision.admin or auth_model["name"] in self.admin_users
+        # Nobody is a JupyterHub admin: that built-in role opens everyone's servers, tokens and auth_state. Hub admins
+        # hold the `hub-admin` role through their access group's JupyterHub group (hub/admin_role.py). Set False
+        # explicitly, so that an account made admin before (or by hand) loses it at its next sign-in or re-check.
+        auth_model["admin"] = False
         auth_model["groups"] = decision.group_names
         return auth_model
 
     async def update_auth_model(self, auth_model):
         claims = auth_model["auth_state"].pop("_claims")
         account = await self._account_of(claims["oid"])
-        if account and account != auth_model["name"]:
-            # The user principal name changed (a rename): the person keeps their account and S3 home.
+        if account and account != auth_model["name"] and self._adopted_account(claims["oid"]) is None:
+            # The user principal name changed (a rename): the person keeps their account and S3 home. (An account
+            # given to this identity by adopt_accounts wins: that is the administrator's explicit choice.)
             self.log.info("%s signs in to their account %s (found by object id)", auth_model["name"], account)
             auth_model["name"] = account
         decision = self.policy.decide(await self._sign_in_group_ids(claims["oid"]))
-        return self._apply_decision(auth_model, decision, time.time())
+        auth_model = self._apply_decision(auth_model, decision, time.time())
+        # Enforced here, not in check_allowed: JupyterHub skips check_allowed when an allow switch (allow_all) is
+        # set, and nothing skips update_auth_model (authenticate() always calls it).
+        await self._refuse_unless_entitled(auth_model["name"], auth_model["auth_state"])
+        return auth_model
 
     async def get_user_groups(self, auth_state):
         """JupyterHub groups mirror the person's access groups (``manage_groups``)."""
         return {role["access_group"] for role in eligible_roles(auth_state)}
 
     async def check_allowed(self, username, auth_model):
-        if auth_model is None:
-            return True
-        if not eligible_roles(auth_model["auth_state"]):
+        # Decided already, in update_auth_model (_refuse_unless_entitled), where no allow switch can skip it.
+        return True
+
+    async def _refuse_unless_entitled(self, username, auth_state):
+        if not eligible_roles(auth_state):
             self.log.warning("Refused sign-in of %s: in no access group of the access policy", username)
             raise web.HTTPError(
                 403,
                 "You have no access to this hub: you are not in any of the Entra ID groups that grant it. "
                 f"Ask to be added to one of: {self.policy.granting_groups_text}.",
             )
-        oid = auth_model["auth_state"]["entra"]["oid"]
+        oid = auth_state["entra"]["oid"]
         await self._check_identity_binding(username, oid)
         if self._accounts_by_oid is not None:
             self._accounts_by_oid[oid] = username
-        return True
 
     # ---- accounts and Entra identities (object ids) ---------------------------------------------------------------
 
@@ -595,13 +762,16 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         app = self.parent
         return app if app is not None and hasattr(app, "users") else None
 
+    def _account_row(self, username):
+        """``(encrypted_auth_state,)`` of the account ``username``, or None when there is no such account."""
+        # Only that column: loading the whole account (its roles, groups and shares, each a query of its own) cost
+        # more than the rest of the authenticator's part of a sign-in together.
+        return self._hub().db.query(orm.User.encrypted_auth_state).filter(orm.User.name == username).first()
+
     async def _bound_oid(self, username) -> str | None:
-        """The Entra object id the account ``username`` is bound to (in its auth_state), if the account exists."""
-        # Only the account's encrypted auth_state: loading the whole account (its roles, groups and shares, each a
-        # query of its own) cost more than the rest of the authenticator's part of a sign-in together.
-        db = self._hub().db
-        encrypted = db.query(orm.User.encrypted_auth_state).filter(orm.User.name == username).scalar()
-        return await self._oid_in(username, encrypted)
+        """The Entra object id the account ``username`` is bound to (in its auth_state), if any."""
+        row = self._account_row(username)
+        return await self._oid_in(username, row[0]) if row else None
 
     async def _oid_in(self, username, encrypted) -> str | None:
         if encrypted is None:
@@ -645,7 +815,10 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         """
         if self._hub() is None:
             return
-        bound = await self._bound_oid(username)
+        row = self._account_row(username)
+        if row is None:
+            return
+        bound = await self._oid_in(username, row[0])
         if bound and bound != oid:
             self.log.warning("Refused sign-in of %s: the account is bound to another Entra object id", username)
             raise web.HTTPError(
@@ -653,6 +826,21 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
                 f"Sign-in refused: the hub account {username!r} belongs to a different Entra ID identity. "
                 "An administrator must remove the old account before this name can be used again.",
             )
+        if not bound and self.adopt_accounts.get(username) != oid:
+            # Fail closed: an account bound to no one (made by hand, or its auth_state unreadable after a key change)
+            # is not taken over by whoever's name maps to it.
+            self.log.warning(
+                "Refused sign-in of %s: the account is bound to no Entra identity and not adopted", username
+            )
+            raise web.HTTPError(
+                403,
+                f"Sign-in refused: the hub account {username!r} is not bound to an Entra ID identity yet, so it is not "
+                f"given to anyone automatically. Ask a hub administrator to adopt it for you: "
+                f"EntraIDOAuthenticator.adopt_accounts = {{{username!r}: {oid!r}}} in the hub config (your Entra "
+                "object id), or to delete the account if it is not yours.",
+            )
+        if not bound:
+            self.log.info("Sign-in of %s adopts the account for Entra object id %s (adopt_accounts)", username, oid)
 
     # ---- while people work: re-check membership, refresh tokens, fail closed --------------------------------------
 

@@ -34,7 +34,7 @@ def measure(state: Path, moto: str, sign_ins: int) -> dict:
         "HUB_TEST_AUTH_REFRESH_AGE": "300",  # the deployment's membership check interval: no re-check mid-run
     }
     try:
-        hub = start_entra_hub(state / "hub", emulator, moto, extra_env=env)
+        hub = start_entra_hub(emulator, moto, state / "hub", extra_env=env)
         try:
             for username in PEOPLE.values():  # warm-up: caches filled, accounts made (a first sign-in creates one)
                 sign_in_through_entra(hub, emulator, username)

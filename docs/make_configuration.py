@@ -46,10 +46,11 @@ _SAMPLE = {"state": Path("/state"), "policy_file": Path("/policy.yaml")}
 def _classes():
     from authenticator.entra import EntraIDOAuthenticator
     from authenticator.policy_file import AccessPolicyFile
+    from hub.admin_role import HubAdmins
     from hub.broker.settings import CredentialBroker
     from hub.spawn import BrokeredAWSMixin
 
-    return [EntraIDOAuthenticator, AccessPolicyFile, BrokeredAWSMixin, CredentialBroker]
+    return [EntraIDOAuthenticator, AccessPolicyFile, HubAdmins, BrokeredAWSMixin, CredentialBroker]
 
 
 def _local_stack_config() -> Config:

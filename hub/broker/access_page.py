@@ -26,6 +26,7 @@ from authenticator.access_policy import AccessPolicy
 from authenticator.auth_state import eligible_roles
 from authenticator.safe_names import safe_name
 
+from ..admin_role import is_hub_admin
 from . import errors
 from .contract import ROLE_OPTION
 from .errors import Refusal
@@ -143,7 +144,7 @@ def access_view(
         "display_name": claims.get("name") or name,
         "sign_in_name": claims.get("preferred_username") or "",
         "entra_object_id": entra.get("oid") or "",
-        "admin": bool(user_model.get("admin")),
+        "admin": is_hub_admin(user_model, policy),
         "allowed": decision.allowed,
         "membership_checked": when(entra.get("groups_checked_at"), now),
         "access_groups": [
@@ -226,7 +227,8 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
         viewer_model = await broker.hub.user(visitor["name"])
         if viewer_model is None:
             raise errors.account_gone()
-        if wanted != visitor["name"] and not viewer_model.get("admin"):
+        viewer_is_admin = is_hub_admin(viewer_model, broker.policy_file.policy)  # the hub-admin role's groups
+        if wanted != visitor["name"] and not viewer_is_admin:
             return self.message(
                 403,
                 "Only your own access",
@@ -247,7 +249,7 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
             datetime.now(UTC).timestamp(),
             viewer=visitor["name"],
         )
-        view["viewer_is_admin"] = bool(viewer_model.get("admin"))
+        view["viewer_is_admin"] = viewer_is_admin
         self.finish(render_access_page(view, self.links()))
 
     def log_exception(self, typ, value, tb):

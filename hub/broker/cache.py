@@ -7,8 +7,9 @@ Entries and their expiry are ``cachetools``'; what is added here is the single f
   refresh) and re-run the process on every call while less than that remains; serving credentials with at least
   15 minutes left means one STS call per person per (session length - 15 minutes), however many SDK clients refresh.
   For sessions shorter than twice the margin, credentials are reused for half their lifetime instead.
-- :class:`TTLCache`: short-lived memo of who a token belongs to (so a busy server does not ask the hub on every
-  call); entries live ``ttl`` seconds. A removal from a group is noticed after at most ``ttl`` plus the hub's
+- :class:`TTLCache`: short-lived memo of what a token's owner may have (so a busy server does not make the hub
+  decrypt auth_state on every call; whether the token is still valid is asked every time); entries live ``ttl``
+  seconds. A removal from a group is noticed after at most ``ttl`` plus the hub's
   ``auth_refresh_age``.
 """
 

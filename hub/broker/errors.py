@@ -8,8 +8,10 @@ error), so it says what is wrong and what to do, and never carries a credential,
 class Refusal(Exception):
     """The broker refuses a request; ``status`` is the HTTP status, ``reason`` a short code for metrics and audit."""
 
-    def __init__(self, status: int, reason: str, message: str):
+    def __init__(self, status: int, reason: str, message: str, parameter: str | None = None):
         self.status, self.reason, self.message = status, reason, message
+        self.parameter = parameter  # the request parameter refused, for the audit line
+        self.user: str | None = None  # the token's owner, once the hub has said who that is (audit)
         super().__init__(message)
 
     def to_json(self) -> dict:
@@ -20,6 +22,9 @@ class Refusal(Exception):
 NO_TOKEN = "no-token"  # noqa: S105 - a reason code, not a secret
 INVALID_TOKEN = "invalid-token"  # noqa: S105
 MISSING_SCOPE = "missing-scope"
+NOT_A_SERVER_TOKEN = "not-a-server-token"  # noqa: S105
+NOT_FOUND = "not-found"
+METHOD_NOT_ALLOWED = "method-not-allowed"
 NOT_A_PERSON = "not-a-person"
 UNKNOWN_PARAMETER = "unknown-parameter"
 NO_SERVER = "no-server"

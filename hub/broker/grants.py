@@ -17,14 +17,18 @@ from .errors import Refusal
 from .minting import Grant
 
 
-def has_scope(token_scopes, scope: str, username: str, server_name: str = "") -> bool:
-    """Whether the token holds ``scope`` for ``username`` (unfiltered, or filtered to that user or their server)."""
-    allowed = {scope, f"{scope}!user={username}", f"{scope}!server={username}/{server_name}"}
-    return any(s in allowed for s in token_scopes or ())
+def server_scope(scope: str, username: str, server_name: str = "") -> str:
+    """``scope`` filtered to one server, as JupyterHub expands ``<scope>!server`` in a server token's role."""
+    return f"{scope}!server={username}/{server_name}"
 
 
 def identify(whoami: dict, scope: str = ISSUE_SCOPE, server_name: str = "") -> str:
-    """The token owner's hub username, or a refusal when the token is not a person's with the scope."""
+    """The token owner's hub username, or a refusal unless the token is that person's server's own token.
+
+    The rule: only a notebook server's own token (the ``server`` role gives it ``<scope>!server``) obtains
+    credentials, and only for that server. A personal token (the hub's token page, the API) inherits its owner's
+    ``<scope>!user`` and is refused, whatever its expiry: laptop access will be a token for that purpose only.
+    """
     if whoami.get("kind") != "user":
         raise Refusal(
             403,
@@ -32,14 +36,23 @@ def identify(whoami: dict, scope: str = ISSUE_SCOPE, server_name: str = "") -> s
             "This token does not belong to a person: credentials are issued only to a person's own notebook server.",
         )
     name = whoami["name"]
-    if not has_scope(whoami.get("scopes"), scope, name, server_name):
+    scopes = set(whoami.get("scopes") or ())
+    if server_scope(scope, name, server_name) in scopes:
+        return name
+    if f"{scope}!user={name}" in scopes or any(s.startswith(f"{scope}!server={name}/") for s in scopes):
         raise Refusal(
             403,
-            errors.MISSING_SCOPE,
-            f"This token lacks the {scope!r} scope: only a notebook server's own token (JUPYTERHUB_API_TOKEN) may "
-            "obtain AWS credentials.",
+            errors.NOT_A_SERVER_TOKEN,
+            "This token is not this notebook server's own token (a personal token from the hub's token page, or "
+            "another server's): only a running server's own JUPYTERHUB_API_TOKEN obtains AWS credentials, for that "
+            "server.",
         )
-    return name
+    raise Refusal(
+        403,
+        errors.MISSING_SCOPE,
+        f"This token lacks the {scope!r} scope: only a notebook server's own token (JUPYTERHUB_API_TOKEN) may "
+        "obtain AWS credentials.",
+    )
 
 
 def chosen_access_group(user_options: dict, eligible: list[EligibleRole]) -> str:

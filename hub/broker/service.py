@@ -3,10 +3,12 @@
 Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's base URL):
 
 - ``GET v1/credentials`` with ``Authorization: token <the server's JUPYTERHUB_API_TOKEN>``: the token owner's
-  credentials for the role their server was started with, in the ``credential_process`` format. The only parameter
-  is ``server`` (one of the owner's own named servers); any other is refused. Statuses: 200, 400 (bad parameter),
-  401 (no token), 403 (not allowed, with the reason), 502 (AWS refused: role missing, trust policy, policy size),
-  503 (STS throttling or unreachable, hub unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
+  credentials for the role their server was started with, in the ``credential_process`` format. Only a running
+  server's own token is served, for that server (``grants.identify``); a personal token is refused. The only
+  parameter is ``server`` (the name of the token's own named server); any other is refused. Statuses: 200, 400 (bad
+  parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET), 502 (AWS
+  refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors
+  are JSON ``{"error": <code>, "message": <text>}``.
 - ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
   when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
@@ -15,7 +17,9 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
 - ``GET access``: the "What can I access?" page for people, behind the hub's OAuth (``access_page.py``).
 
 Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
-name, expiry, and whether from the cache or freshly minted. Credentials, tokens and session policies are never logged.
+name, expiry, and whether from the cache or freshly minted. Every refusal writes one too: status, reason (the rule),
+who (once the hub has said whose the token is), the client's address, method, path and the refused parameter's name.
+Credentials, tokens, parameter values and session policies are never logged.
 """
 
 import hashlib
@@ -119,14 +123,23 @@ class Broker:
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
 
     async def grant_for(self, token: str, server_name: str) -> Grant:
-        async def resolve():
-            name = identify(await self.hub.whoami(token), server_name=server_name)
-            user_model = await self.hub.user(name)
-            if user_model is None:
-                raise errors.account_gone()
-            return decide_grant(user_model, self.policy_file.policy, server_name)
+        # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
+        # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
+        whoami = await self.hub.whoami(token)
+        try:
+            name = identify(whoami, server_name=server_name)
 
-        return await self.identity_cache.get((token_key(token), server_name), resolve)
+            async def resolve():
+                user_model = await self.hub.user(name)
+                if user_model is None:
+                    raise errors.account_gone()
+                return decide_grant(user_model, self.policy_file.policy, server_name)
+
+            # What the owner may have (eligible roles, the server's role choice) is remembered per token, briefly.
+            return await self.identity_cache.get((token_key(token), server_name), resolve)
+        except Refusal as refusal:
+            refusal.user = whoami.get("name")
+            raise
 
     @staticmethod
     def credential_key(grant: Grant) -> tuple:
@@ -183,6 +196,7 @@ class BaseHandler(web.RequestHandler):
                 errors.UNKNOWN_PARAMETER,
                 f"Unknown parameter {unknown[0]!r}: the broker serves only the token owner's own credentials, for "
                 "the role their server was started with.",
+                parameter=unknown[0],
             )
         return self.get_query_argument("server", "")
 
@@ -192,9 +206,25 @@ class BaseHandler(web.RequestHandler):
 
     def write_error(self, status_code, **kwargs):
         refusal = kwargs.get("exc_info", (None, None))[1]
+        if status_code == 405:  # a method this endpoint does not have (tornado's own refusal)
+            refusal = Refusal(
+                405,
+                errors.METHOD_NOT_ALLOWED,
+                f"{self.request.method} is not answered here: the broker's endpoints answer GET.",
+            )
         if isinstance(refusal, Refusal):
             self.broker.metrics.refused.labels(refusal.reason).inc()
-            audit.warning("refused status=%s reason=%s path=%s", refusal.status, refusal.reason, self.request.path)
+            # Who (once the hub has said), from where, which rule, which path and parameter; never a token or value.
+            audit.warning(
+                "refused status=%s reason=%s user=%s client=%s method=%s path=%s parameter=%s",
+                refusal.status,
+                refusal.reason,
+                refusal.user or "-",
+                self.request.remote_ip,
+                self.request.method,
+                self.request.path,
+                refusal.parameter or "-",
+            )
             self.set_status(refusal.status)
             return self.finish(json.dumps(refusal.to_json()))
         # Never a traceback to a client.
@@ -236,8 +266,22 @@ class MetricsHandler(BaseHandler):
 
 
 class HealthHandler(BaseHandler):
+    """``health``, and the prefix itself: JupyterHub checks a service's URL every ``service_check_interval``."""
+
     def get(self):
         self.finish(json.dumps({"status": "ok"}))
+
+
+class NotFoundHandler(BaseHandler):
+    """Any other path: a refusal in the API's shape, audited like the others."""
+
+    def prepare(self):
+        raise Refusal(
+            404,
+            errors.NOT_FOUND,
+            "No such endpoint. The broker answers GET v1/credentials and v1/check (with a server's own token), "
+            "metrics, health and access, under its prefix.",
+        )
 
 
 def _log_request(handler: web.RequestHandler) -> None:
@@ -256,8 +300,10 @@ def make_app(broker: Broker, prefix: str) -> web.Application:
             (rf"{prefix}v1/check", CheckHandler),
             (rf"{prefix}metrics", MetricsHandler),
             (rf"{prefix}health", HealthHandler),
+            (rf"{prefix}", HealthHandler),
             *access_page_routes(prefix),
         ],
+        default_handler_class=NotFoundHandler,
         broker=broker,
         log_function=_log_request,
         **access_page_settings(),

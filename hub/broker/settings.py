@@ -11,7 +11,7 @@ process (``python -m hub.broker``) builds the same objects from it. Its other en
 ``url``                    how the hub and the proxy reach it (``http://{ip}:{port}``)
 ``sts_endpoint_url``       STS endpoint override (default: the AWS SDK's own choice)
 ``cache_margin_seconds``   reuse credentials until this long before they expire (900)
-``token_cache_seconds``    remember who a token belongs to this long (30)
+``token_cache_seconds``    remember what a token's owner may have this long (30)
 ``sts_retry_seconds``      time budget for retrying STS throttling and transient errors (10)
 ``hub_timeout_seconds``    limit for each hub API request (10)
 ``chained_sessions``       ``auto`` (ask STS who the broker is), ``true`` or ``false``
@@ -140,9 +140,11 @@ class CredentialBroker(Configurable):
         30,
         config=True,
         help="""
-        Remember for this many seconds who a hub token belongs to and what they may have, so that a busy server
-        does not ask the hub on every call. Default 30. A removal from an Entra ID group stops credentials after
-        at most this plus the authenticator's `auth_refresh_age`. 0 asks the hub on every request.
+        Remember for this many seconds what a token's owner may have (their eligible roles, their server's role
+        choice), so that a busy server does not make the hub decrypt auth_state on every call. Default 30. Whether
+        the token itself is still valid is asked of the hub on every request: a stopped server's token, or a revoked
+        one, gets nothing from that moment. A removal from an Entra ID group stops credentials after at most this
+        plus the authenticator's `auth_refresh_age`. 0 asks the hub for everything on every request.
         """,
     )
 

@@ -44,11 +44,12 @@ c.JupyterHub.load_roles.extend(
             "description": "Default permissions for users, plus their own AWS credentials and access page",
             "scopes": ["self", f"{ISSUE_SCOPE}!user", f"access:services!service={SERVICE_NAME}"],
         },
-        # ... and their servers' tokens carry it.
+        # ... and their servers' tokens carry it for that server only (`!server`): the broker serves a server's own
+        # token and refuses personal tokens (they inherit `!user`).
         {
             "name": "server",
-            "description": "Post activity, access the server, obtain the owner's AWS credentials",
-            "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!user"],
+            "description": "Post activity, access the server, obtain the owner's AWS credentials for this server",
+            "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!server"],
         },
         # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice.
         {

@@ -331,21 +331,28 @@ def preflight(settings: Settings) -> None:
                 ) from None
 
 
-def fresh_state_dir(path: Path) -> None:
-    """An empty state folder; a folder from an earlier run is emptied unless that run is still going."""
-    if path.exists():
-        if not (path / MARKER).exists() and any(path.iterdir()):
+def check_state_dir(path: Path) -> None:
+    """Refuse a folder the local stack did not make, or one a running local stack uses. Checked before the ports:
+    a running stack also holds them, and naming that run says more than naming a port."""
+    if not path.exists():
+        return
+    if not (path / MARKER).exists() and any(path.iterdir()):
+        raise LocalStackError(
+            f"{path} exists and was not made by the local stack; set LOCAL_STACK_DIR to another folder."
+        )
+    pid_file = path / "launcher.pid"
+    if pid_file.exists():
+        pid = int(pid_file.read_text().strip() or 0)
+        if pid != os.getpid() and psutil.pid_exists(pid) and not _is_zombie(pid):
             raise LocalStackError(
-                f"{path} exists and was not made by the local stack; set LOCAL_STACK_DIR to another folder."
+                f"Another local stack (pid {pid}) is running from {path}: stop it with Ctrl-C in its terminal "
+                f"(or `kill {pid}`), or set LOCAL_STACK_DIR to another folder."
             )
-        pid_file = path / "launcher.pid"
-        if pid_file.exists():
-            pid = int(pid_file.read_text().strip() or 0)
-            if pid != os.getpid() and psutil.pid_exists(pid) and not _is_zombie(pid):
-                raise LocalStackError(
-                    f"Another local stack (pid {pid}) is running from {path}: stop it with Ctrl-C in its terminal "
-                    f"(or `kill {pid}`), or set LOCAL_STACK_DIR to another folder."
-                )
+
+
+def fresh_state_dir(path: Path) -> None:
+    """An empty state folder (after :func:`check_state_dir`): what an earlier run left is removed."""
+    if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     (path / MARKER).write_text("State of `make demo` (hub/local_stack): emptied at every start.\n")
@@ -355,6 +362,7 @@ def fresh_state_dir(path: Path) -> None:
 def main() -> int:
     try:
         settings = plan.settings_from_env()
+        check_state_dir(settings.state_dir)
         preflight(settings)
         fresh_state_dir(settings.state_dir)
     except (LocalStackError, OSError) as e:

@@ -12,6 +12,15 @@ from pathlib import Path
 from traitlets.config import Config
 
 LOCAL_SPAWNER = "hub.spawn.BrokeredLocalProcessSpawner"
+# The hub's secrets that its proxy has no use for: JupyterHub starts configurable-http-proxy with a copy of the hub's
+# whole environment (plus the proxy's own token), so they are removed from it on the way.
+NOT_FOR_THE_PROXY = (
+    "OAUTH_CLIENT_SECRET",
+    "JUPYTERHUB_CRYPT_KEY",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 
 
 def configure_hub(
@@ -33,7 +42,8 @@ def configure_hub(
     c.JupyterHub.hub_port = hub_api_port
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
     if proxy_command:
-        c.ConfigurableHTTPProxy.command = [proxy_command]
+        without = [option for name in NOT_FOR_THE_PROXY for option in ("-u", name)]
+        c.ConfigurableHTTPProxy.command = ["env", *without, proxy_command]
     else:
         c.ConfigurableHTTPProxy.should_start = False  # the proxy runs on its own (docker-compose.yml)
     c.JupyterHub.db_url = f"sqlite:///{state / 'jupyterhub.sqlite'}"

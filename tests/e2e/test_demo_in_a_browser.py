@@ -2,8 +2,9 @@
 
 sam (two roles) signs in through the emulated Entra ID's login form, picks a role, gets JupyterLab, creates a
 notebook and saves it from the JupyterLab UI (it lands in S3 under sam's prefix), sees the role on "What can I
-access?", and signs out; alex (hub admin) looks at sam's access; noah (in no mapped group) is refused with the
-reason. Then no secret is in any log, and Ctrl-C stops everything. Each step leaves a screenshot in test-output/e2e/.
+access?", and signs out; alex (hub admin) looks at sam's access but cannot open sam's server; noah (in no mapped
+group) is refused with the reason. Then no secret is in any log, and Ctrl-C stops everything. Each step leaves a
+screenshot in test-output/e2e/.
 
 The browser ignores TLS errors for the emulator only because its certificate authority is new at every start (a
 person's browser shows a warning there once; the README says so).
@@ -123,6 +124,24 @@ def test_alex_the_admin_sees_why_sam_has_access(demo_stack, new_page, screenshot
     screenshots(page, "09-admin-sees-sam", full_page=True)
 
 
+def test_alex_the_admin_cannot_open_sams_server(demo_stack, new_page, screenshots):
+    """The Admin page's "Access Server" on sam's row: the hub refuses, so alex never runs code as sam."""
+    stack, page = demo_stack, new_page()
+    page.goto(f"{stack.hub_url}/hub/admin")
+    sign_in(page, stack, "alex")
+    page.wait_for_url("**/hub/admin**")
+    sams_row = page.locator("tr", has=page.get_by_text("sam", exact=True))
+    sams_row.get_by_role("button", name="Access Server").click()  # sam's server runs since the first test
+    page.locator("#error-message").wait_for()
+    assert "/user/sam" in page.url or "/hub/api/oauth2/authorize" in page.url
+    assert page.locator("#error-heading").inner_text().startswith("Access refused")
+    assert page.locator("#error-message").inner_text() == "You do not have permission to access Server at /user/sam/"
+    screenshots(page, "10-admin-cannot-open-sams-server")
+    page.goto(f"{stack.hub_url}/user/sam/lab")  # typed by hand: the same refusal, no JupyterLab
+    page.locator("#error-message").wait_for()
+    assert page.locator(".jp-Launcher").count() == 0
+
+
 def test_noah_in_no_mapped_group_is_refused_with_the_reason(demo_stack, new_page, screenshots):
     stack, page = demo_stack, new_page()
     page.goto(stack.hub_url)
@@ -134,7 +153,7 @@ def test_noah_in_no_mapped_group_is_refused_with_the_reason(demo_stack, new_page
         "to one of: Analysts (253daff1-76ee-47b8-9495-b4b707cbf668), Data Engineers "
         "(d088b0d7-c5c7-4091-a07c-643a7be0ab53), Platform Admins (2a95bd00-d53d-4f76-87f4-0e8a179a4fd6)."
     )
-    screenshots(page, "10-noah-refused")
+    screenshots(page, "11-noah-refused")
     page.goto(f"{stack.hub_url}/hub/home")
     assert "/hub/login" in page.url, "a refused person is not signed in"
 

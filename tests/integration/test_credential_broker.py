@@ -259,7 +259,7 @@ def test_a_token_gets_its_owners_credentials_only(jupyterhub):
     for params in ({"user": "stub-bob"}, {"username": "stub-bob"}, {"role": "data-engineers"}, {"token": "x"}):
         refused = credentials(hub, amy, params=params)
         assert refused.status_code == 400 and refused.json()["error"] == "unknown-parameter"
-    assert credentials(hub, amy, params={"server": "stub-bob"}).json()["error"] == "no-server"
+    assert credentials(hub, amy, params={"server": "stub-bob"}).json()["error"] == "not-a-server-token"
     for headers in ({"X-Forwarded-User": "stub-bob"}, {"X-JupyterHub-User": "stub-bob"}, {"Cookie": "user=stub-bob"}):
         assert caller_arn(hub, credentials(hub, amy, headers=headers).json()) == own_arn
     for path in ("v1/credentials/stub-bob", "v1/credentials/../stub-bob", "v1/users/stub-bob/credentials"):
@@ -272,13 +272,13 @@ def test_a_token_gets_its_owners_credentials_only(jupyterhub):
     # The hub admin's own API token (the tests' admin service): not a person, gets nothing.
     refused = credentials(hub, hub.admin_token)
     assert (refused.status_code, refused.json()["error"]) == (403, "not-a-person")
-    # A person who is a hub admin, with a personal token and no running server: nothing, and no way to name others.
+    # A person who is a hub admin, with a personal token: nothing (not a server's token), and no way to name others.
     hub.add_people({"stub-olga": person("platform-admins")})
     hub.login("stub-olga")
-    assert hub.user("stub-olga")["admin"] is True
+    assert hub.user("stub-olga")["groups"] == ["platform-admins"]  # the hub-admin role comes with this group
     olga = hub.api_request("POST", "/users/stub-olga/tokens", json={}).json()["token"]
     refused = credentials(hub, olga)
-    assert (refused.status_code, refused.json()["error"]) == (403, "no-server")
+    assert (refused.status_code, refused.json()["error"]) == (403, "not-a-server-token")
     assert credentials(hub, olga, params={"user": "stub-amy"}).status_code == 400
     # No token at all.
     assert requests.get(f"{hub.broker_url()}v1/credentials", timeout=30).status_code == 401

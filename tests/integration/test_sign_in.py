@@ -63,27 +63,27 @@ def roles_of(state):
 
 
 @pytest.mark.parametrize(
-    ("username", "hub_name", "groups", "roles", "admin"),
+    ("username", "hub_name", "groups", "roles"),
     [
-        ("ana@contoso.example", "ana", ["analysts"], [ARN + "jupyterhub-analyst"], False),
+        ("ana@contoso.example", "ana", ["analysts"], [ARN + "jupyterhub-analyst"]),
         (
             "sam@contoso.example",
             "sam",
             ["analysts", "data-engineers"],
             [ARN + "jupyterhub-analyst", ARN + "jupyterhub-data-engineer"],
-            False,
         ),
-        ("alex@contoso.example", "alex", ["platform-admins"], [ARN + "jupyterhub-platform-admin"], True),
-        (GUEST_ADDRESS, GUEST_NAME, ["analysts"], [ARN + "jupyterhub-analyst"], False),
+        # a hub admin: the hub-admin role comes with the platform-admins group (tests/integration/test_hub_admins.py)
+        ("alex@contoso.example", "alex", ["platform-admins"], [ARN + "jupyterhub-platform-admin"]),
+        (GUEST_ADDRESS, GUEST_NAME, ["analysts"], [ARN + "jupyterhub-analyst"]),
     ],
 )
-def test_sign_in_decides_roles_admin_and_groups(fresh, emulator, username, hub_name, groups, roles, admin):
+def test_sign_in_decides_roles_and_groups(fresh, emulator, username, hub_name, groups, roles):
     attempt = sign_in_through_entra(fresh, emulator, username)
     authorize = parse_qs(urlsplit(attempt.authorize_url).query)
     assert urlsplit(attempt.authorize_url).path == f"/{emulator.tenant_id}/oauth2/v2.0/authorize"  # from discovery
     assert authorize["code_challenge_method"] == ["S256"] and authorize["nonce"][0]
     user = user_model(fresh, hub_name)
-    assert user["admin"] is admin
+    assert user["admin"] is False  # nobody holds JupyterHub's built-in admin role
     assert sorted(user["groups"]) == groups
     state = user["auth_state"]
     assert roles_of(state) == roles
@@ -294,6 +294,43 @@ def test_an_account_stays_bound_to_its_entra_identity(fresh, emulator):
     assert response.status_code == 403
     assert "Sign-in refused: the hub account &#39;ana&#39; belongs to a different Entra ID identity." in response.text
     assert auth_state(fresh, "ana") == state_before
+
+
+def test_an_account_bound_to_no_identity_is_not_taken_over_by_whoever_has_its_name(fresh, emulator):
+    """An account made by hand (or whose auth_state could not be decrypted) fails closed, naming how to adopt it."""
+    assert fresh.api_request("POST", "/users/ana").status_code == 201  # no auth_state: bound to no one
+    response = EntraSignIn(fresh, emulator, "ana@contoso.example").finish()
+    assert response.status_code == 403
+    refusal = re.search(
+        r"Sign-in refused: the hub account &#39;ana&#39; is not bound to an Entra ID identity yet, so it is not given "
+        r"to anyone automatically. Ask a hub administrator to adopt it for you: EntraIDOAuthenticator.adopt_accounts "
+        r"= \{&#39;ana&#39;: &#39;([0-9a-f-]{36})&#39;\} in the hub config \(your Entra object id\), or to delete the "
+        r"account if it is not yours.",
+        response.text,
+    )
+    assert refusal and uuid.UUID(refusal.group(1))
+    assert user_model(fresh, "ana")["auth_state"] is None  # not bound, nothing written
+    assert "Refused sign-in of ana: the account is bound to no Entra identity and not adopted" in fresh.log()
+
+
+def test_a_refused_sign_in_logs_no_code_or_state_and_a_reload_says_what_to_do(fresh, emulator):
+    attempt = EntraSignIn(fresh, emulator, "noah@contoso.example")
+    query = parse_qs(urlsplit(attempt.callback_url).query)
+    log_before = len(fresh.log())
+    assert attempt.finish().status_code == 403
+    log = fresh.log()[log_before:]
+    assert "403 GET /hub/oauth_callback (127.0.0.1): You have no access to this hub" in log
+    assert query["code"][0] not in log and query["state"][0] not in log
+
+    reloaded = attempt.browser.get(attempt.callback_url, allow_redirects=False, timeout=30)
+    assert reloaded.status_code == 400
+    assert (
+        "This sign-in is over: its page was reloaded or its link opened again, and a sign-in link works once."
+        in reloaded.text
+    )
+    assert "OAuth state missing" not in reloaded.text
+    assert query["code"][0] not in fresh.log()[log_before:]
+    assert user_model(fresh, "noah") is None
 
 
 def test_signing_out_ends_the_entra_session_and_returns_to_the_hub(fresh, emulator):

@@ -69,8 +69,14 @@ def test_auth_state_is_encrypted_with_the_key_the_chart_keeps(hub_app, hub_pod):
     assert hub_pod.env["JUPYTERHUB_CRYPT_KEY"] == CHART_SECRETS["hub.config.CryptKeeper.keys"]
 
 
-def test_hub_admins_cannot_open_other_peoples_servers(hub_app):
-    assert hub_app.admin_access is False
+def test_hub_admins_hold_the_hub_admin_role_and_no_one_jupyterhubs_admin_role(hub_app):
+    """Hub admins run the hub without becoming other people: no access to servers, tokens or auth_state."""
+    hub_admin = roles(hub_app)["hub-admin"]
+    assert hub_admin["groups"] == ["platform-admins"]  # the demo policy's hub_admin access group
+    assert "access:servers" not in hub_admin["scopes"]
+    assert not {"admin:users", "admin:auth_state", "tokens", "shares", "proxy"} & set(hub_admin["scopes"])
+    assert roles(hub_app)["admin"] == {"name": "admin", "users": [], "groups": []}
+    assert "admin_access" not in hub_app.config.JupyterHub, "gone since JupyterHub 2: HubAdmins replaces it"
 
 
 def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
@@ -91,7 +97,7 @@ def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_s
 
 def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
     assert ISSUE_SCOPE in hub_app.custom_scopes
-    assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["server"]["scopes"]
+    assert f"{ISSUE_SCOPE}!server" in roles(hub_app)["server"]["scopes"]  # its own server only
     assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["user"]["scopes"]
     assert roles(hub_app)["aws-credential-broker"]["services"] == [SERVICE_NAME]
     assert roles(hub_app)["aws-credential-broker"]["scopes"] == ["read:users", "read:servers", "admin:auth_state"]

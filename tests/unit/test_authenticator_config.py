@@ -210,3 +210,188 @@ async def test_an_unusable_discovery_document_is_not_called_unreachable(answer, 
     )
     assert "could not be reached" not in caplog.text
     assert logged in caplog.text
+
+
+# ---- options of the base classes that this authenticator does not honour (issue 11, section 2) ---------------------
+
+WHO_SIGNS_IN = (
+    "is not supported by EntraIDOAuthenticator: who may sign in is decided by the access policy file "
+    "(AccessPolicyFile.path): add the person's Entra ID group to an access group there"
+)
+WHO_IS_ADMIN = (
+    "is not supported by EntraIDOAuthenticator: hub admins are the members of access groups marked `hub_admin: "
+    "true` in the access policy; they hold the hub-admin role, not JupyterHub's built-in admin role "
+    "(HubAdmins.may_open_peoples_servers)"
+)
+GROUPS_FROM_ENTRA = (
+    "is not supported by EntraIDOAuthenticator: groups come from Microsoft Graph, at sign-in and at every re-check"
+)
+FROM_DISCOVERY = "is not supported by EntraIDOAuthenticator: endpoints come from OpenID discovery: set " + (
+    "EntraIDOAuthenticator.authority"
+)
+
+
+@pytest.mark.parametrize(
+    ("section", "option", "value", "message"),
+    [
+        ("EntraIDOAuthenticator", "allow_all", True, WHO_SIGNS_IN),
+        ("Authenticator", "allow_all", True, WHO_SIGNS_IN),
+        ("Authenticator", "allow_existing_users", True, WHO_SIGNS_IN),
+        ("Authenticator", "allowed_users", {"ana"}, WHO_SIGNS_IN),
+        ("OAuthenticator", "allowed_groups", {"analysts"}, WHO_SIGNS_IN),
+        ("OAuthenticator", "allowed_scopes", ["openid"], WHO_SIGNS_IN),
+        ("Authenticator", "admin_users", {"alex"}, WHO_IS_ADMIN),
+        ("OAuthenticator", "admin_groups", {"platform-admins"}, WHO_IS_ADMIN),
+        (
+            "Authenticator",
+            "blocked_users",
+            {"sam"},
+            "is not supported by EntraIDOAuthenticator: to stop someone, remove them from the access groups' Entra "
+            "ID groups or disable their Entra ID account: the hub re-checks membership every auth_refresh_age and "
+            "signs them out",
+        ),
+        ("AzureAdOAuthenticator", "user_groups_claim", "groups", GROUPS_FROM_ENTRA),
+        ("OAuthenticator", "auth_state_groups_key", "user.groups", GROUPS_FROM_ENTRA),
+        (
+            "AzureAdOAuthenticator",
+            "graph_url",
+            "https://graph.microsoft.com",
+            "is not supported by EntraIDOAuthenticator: use EntraIDOAuthenticator.microsoft_graph_url "
+            "(oauthenticator's graph_url is a sign-in host)",
+        ),
+        ("EntraIDOAuthenticator", "authorize_url", "https://login.example/authorize", FROM_DISCOVERY),
+        ("OAuthenticator", "token_url", "https://login.example/token", FROM_DISCOVERY),
+        (
+            "OAuthenticator",
+            "username_map",
+            {"sam@contoso.com": "sam"},
+            "is not supported by EntraIDOAuthenticator: names come from username_claim and username_strip_domains; "
+            "to give a person an existing account, use EntraIDOAuthenticator.adopt_accounts",
+        ),
+        (
+            "OAuthenticator",
+            "refresh_user_hook",
+            lambda authenticator, user, auth_state: True,
+            "is not supported by EntraIDOAuthenticator: membership is re-checked by the authenticator itself "
+            "(auth_refresh_age)",
+        ),
+        (
+            "OAuthenticator",
+            "validate_server_cert",
+            False,
+            "is not supported by EntraIDOAuthenticator: TLS is always verified; for a private CA set "
+            "EntraIDOAuthenticator.tls_ca_bundle",
+        ),
+    ],
+)
+def test_inherited_options_not_honoured_stop_start_up_naming_the_replacement(section, option, value, message):
+    config = policy_config()
+    setattr(config[section], option, value)
+    with pytest.raises(ConfigurationError) as stopped:
+        EntraIDOAuthenticator(config=config, **GOOD)
+    assert str(stopped.value) == f"{section}.{option} {message}"
+
+
+def test_turning_tls_verification_off_through_the_environment_stops_start_up(monkeypatch):
+    monkeypatch.setenv("OAUTH_TLS_VERIFY", "0")
+    with pytest.raises(ConfigurationError) as stopped:
+        EntraIDOAuthenticator(config=policy_config(), **GOOD)
+    assert str(stopped.value) == (
+        "OAUTH_TLS_VERIFY=0 would turn off TLS verification of the code exchange, where the client secret and "
+        "people's tokens travel: refused. Unset it; for a private CA set EntraIDOAuthenticator.tls_ca_bundle"
+    )
+
+
+def test_http_request_kwargs_add_to_the_ca_bundle_and_timeouts_never_replace_them():
+    config = policy_config()
+    config.EntraIDOAuthenticator.http_request_kwargs = {"proxy_host": "proxy.example", "proxy_port": 3128}
+    auth = EntraIDOAuthenticator(config=config, tls_ca_bundle="/etc/ssl/private-ca.pem", http_timeout_seconds=4, **GOOD)
+    assert auth.http_request_kwargs == {
+        "proxy_host": "proxy.example",
+        "proxy_port": 3128,
+        "ca_certs": "/etc/ssl/private-ca.pem",
+        "connect_timeout": 4,
+        "request_timeout": 4,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"ca_certs": "/tmp/other.pem"}, "must not set 'ca_certs': use EntraIDOAuthenticator.tls_ca_bundle"),
+        ({"request_timeout": 600}, "must not set 'request_timeout': use EntraIDOAuthenticator.http_timeout_seconds"),
+        (
+            {"validate_cert": False},
+            "must not set 'validate_cert': use EntraIDOAuthenticator.tls_ca_bundle (TLS is always verified)",
+        ),
+    ],
+)
+def test_http_request_kwargs_cannot_override_the_ca_bundle_timeouts_or_verification(kwargs, message):
+    config = policy_config()
+    config.EntraIDOAuthenticator.http_request_kwargs = kwargs
+    with pytest.raises(ConfigurationError) as stopped:
+        EntraIDOAuthenticator(config=config, **GOOD)
+    assert str(stopped.value) == f"EntraIDOAuthenticator.http_request_kwargs {message}"
+
+
+SAM_OID = "6f2c1b0a-1d2e-4f3a-8b4c-5d6e7f8a9b0c"
+
+
+def test_adopted_accounts_give_an_identity_its_existing_account_name():
+    auth = EntraIDOAuthenticator(config=policy_config(), adopt_accounts={"sam.smith": SAM_OID.upper()}, **GOOD)
+    assert auth.adopt_accounts == {"sam.smith": SAM_OID}
+    claims = {"oid": SAM_OID, "preferred_username": "sam@contoso.example"}
+    assert auth.user_info_to_username(claims) == "sam.smith"
+    other = {"oid": "00000000-0000-4000-8000-000000000001", "preferred_username": "sam.smith@contoso.example"}
+    assert (
+        auth.user_info_to_username(other) == "sam.smith-contoso.example--03a6ddf9"
+    )  # its own name, never the adopted account
+
+
+@pytest.mark.parametrize(
+    ("adopt", "message"),
+    [
+        (
+            {"Sam Smith": SAM_OID},
+            "EntraIDOAuthenticator.adopt_accounts: 'Sam Smith' is not a name this hub can use (S3 keys, Kubernetes "
+            "labels, STS session names); its safe form is 'sam-smith--b2462861'. Rename the account first (hub API: "
+            'PATCH /hub/api/users/<name> with {"name": ...}), then adopt the new name',
+        ),
+        (
+            {"sam": "sam@contoso.example"},
+            "EntraIDOAuthenticator.adopt_accounts['sam'] must be the person's Entra object id, a GUID (got "
+            "'sam@contoso.example')",
+        ),
+        (
+            {"sam": SAM_OID, "sam.old": SAM_OID},
+            f"EntraIDOAuthenticator.adopt_accounts gives object id {SAM_OID} more than one account: a person signs "
+            "in to one account",
+        ),
+    ],
+)
+def test_bad_adopted_accounts_stop_start_up(adopt, message):
+    with pytest.raises(ConfigurationError) as stopped:
+        EntraIDOAuthenticator(config=policy_config(), adopt_accounts=adopt, **GOOD)
+    assert str(stopped.value) == message
+
+
+async def test_the_access_policy_refusal_runs_where_no_allow_switch_can_skip_it():
+    """JupyterHub skips check_allowed when allow_all is set; update_auth_model always runs, so the refusal is there."""
+    from tornado import web
+
+    auth = EntraIDOAuthenticator(config=policy_config(), **GOOD)
+    sales = "b40d5c06-f477-42fc-9c90-d4e455f472d7"  # a group the demo policy does not map
+
+    class Graph:  # Microsoft Graph's answer for this person (the emulator's tests cover the real calls)
+        async def transitive_group_ids(self, oid):
+            return {sales}
+
+    auth._graph = Graph()
+    claims = {"oid": SAM_OID, "tid": GOOD["tenant_id"]}
+    model = {"name": "noah", "admin": None, "auth_state": {"entra": {"oid": SAM_OID}, "_claims": claims}}
+    with pytest.raises(web.HTTPError) as refused:
+        await auth.update_auth_model(model)
+    assert refused.value.status_code == 403
+    assert refused.value.log_message.startswith(
+        "You have no access to this hub: you are not in any of the Entra ID groups that grant it."
+    )

@@ -7,7 +7,7 @@ import pytest
 from authenticator.access_policy import load_access_policy
 from hub.broker.contract import ISSUE_SCOPE
 from hub.broker.errors import Refusal
-from hub.broker.grants import decide_grant, has_scope, identify
+from hub.broker.grants import decide_grant, identify
 
 pytestmark = pytest.mark.unit
 
@@ -33,34 +33,48 @@ def model(**changes):
     return m
 
 
+NOT_A_SERVER_TOKEN = (
+    "This token is not this notebook server's own token (a personal token from the hub's token page, or another "
+    "server's): only a running server's own JUPYTERHUB_API_TOKEN obtains AWS credentials, for that server."
+)
+MISSING_SCOPE = (
+    "This token lacks the 'custom:aws-credentials:issue' scope: only a notebook server's own token "
+    "(JUPYTERHUB_API_TOKEN) may obtain AWS credentials."
+)
+
+
 @pytest.mark.parametrize(
-    ("scopes", "allowed"),
+    ("scopes", "server_name", "refusal"),
     [
-        ([ISSUE_SCOPE], True),
-        ([f"{ISSUE_SCOPE}!user=sam"], True),
-        ([f"{ISSUE_SCOPE}!server=sam/"], True),
-        ([f"{ISSUE_SCOPE}!user=ana"], False),
-        ([f"{ISSUE_SCOPE}!server=ana/"], False),
-        (["read:users", "admin:users", "admin:servers"], False),
-        ([], False),
+        ([f"{ISSUE_SCOPE}!server=sam/"], "", None),  # the default server's own token
+        ([f"{ISSUE_SCOPE}!server=sam/gpu"], "gpu", None),  # a named server's own token
+        # a personal token (token page, API): it inherits the person's own scope, and gets nothing
+        ([f"{ISSUE_SCOPE}!user=sam", "read:users!user=sam"], "", ("not-a-server-token", NOT_A_SERVER_TOKEN)),
+        # one server's token asking for another of the same person's servers
+        ([f"{ISSUE_SCOPE}!server=sam/gpu"], "", ("not-a-server-token", NOT_A_SERVER_TOKEN)),
+        ([f"{ISSUE_SCOPE}!server=sam/"], "gpu", ("not-a-server-token", NOT_A_SERVER_TOKEN)),
+        # someone else's scope, an unfiltered one, admin scopes, none
+        ([f"{ISSUE_SCOPE}!server=ana/"], "", ("missing-scope", MISSING_SCOPE)),
+        ([f"{ISSUE_SCOPE}!user=ana"], "", ("missing-scope", MISSING_SCOPE)),
+        ([ISSUE_SCOPE], "", ("missing-scope", MISSING_SCOPE)),
+        (["admin:users", "admin:servers", "admin:auth_state"], "", ("missing-scope", MISSING_SCOPE)),
+        ([], "", ("missing-scope", MISSING_SCOPE)),
     ],
 )
-def test_scope(scopes, allowed):
-    assert has_scope(scopes, ISSUE_SCOPE, "sam", "") is allowed
+def test_only_a_servers_own_token_is_identified(scopes, server_name, refusal):
+    whoami = {"kind": "user", "name": "sam", "scopes": scopes}
+    if refusal is None:
+        assert identify(whoami, server_name=server_name) == "sam"
+        return
+    with pytest.raises(Refusal) as raised:
+        identify(whoami, server_name=server_name)
+    assert (raised.value.status, raised.value.reason, raised.value.message) == (403, *refusal)
 
 
-def test_identify_refuses_services_and_tokens_without_the_scope():
-    assert identify({"kind": "user", "name": "sam", "scopes": [f"{ISSUE_SCOPE}!user=sam"]}) == "sam"
+def test_identify_refuses_services():
     with pytest.raises(Refusal) as raised:
         identify({"kind": "service", "name": "aws-credentials", "scopes": [ISSUE_SCOPE]})
     assert raised.value.reason == "not-a-person"
-    with pytest.raises(Refusal) as raised:
-        identify({"kind": "user", "name": "olga", "scopes": ["admin:users", "admin:servers", "admin:auth_state"]})
-    assert (raised.value.status, raised.value.reason) == (403, "missing-scope")
-    assert raised.value.message == (
-        "This token lacks the 'custom:aws-credentials:issue' scope: only a notebook server's own token "
-        "(JUPYTERHUB_API_TOKEN) may obtain AWS credentials."
-    )
 
 
 def test_grant_for_the_chosen_role():
