@@ -66,10 +66,12 @@ def print_sign_in(result: dict, sign_ins: int) -> None:
             f"p99 {ms(percentile(own, 0.99))}"
         )
         parts = ", ".join(
-            f"{part} {ms(statistics.median(r[part]))}"
-            for part in ("verify_id_token", "groups_and_decision", "graph", "check_allowed")
+            f"{part} {ms(statistics.median(r[part]))}" for part in ("verify_id_token", "update_auth_model", "graph")
         )
-        print(f"      of which (medians): {parts}; whole callback request p50 {ms(percentile(r['callback'], 0.5))}")
+        print(
+            f"      medians: {parts} (groups, decision, account and its binding; Graph within it); "
+            f"whole callback request p50 {ms(percentile(r['callback'], 0.5))}"
+        )
     first = next(iter(result.values()))  # the person without overage
     p99 = percentile(first["added"], 0.99)
     own = percentile([a - g for a, g in zip(first["added"], first["graph"], strict=True)], 0.99)

@@ -14,7 +14,7 @@ from authenticator.entra import EntraIDOAuthenticator
 
 # Seconds spent during the sign-in being handled, by what was waited for or done.
 _spent: contextvars.ContextVar[dict | None] = contextvars.ContextVar("sign_in_spent", default=None)
-PARTS = ("token_exchange", "graph", "other_http", "verify_id_token", "groups_and_decision", "check_allowed")
+PARTS = ("token_exchange", "graph", "other_http", "verify_id_token", "update_auth_model")
 
 
 @contextmanager
@@ -30,8 +30,9 @@ def counted(part: str):
 
 class TimedEntraIDOAuthenticator(EntraIDOAuthenticator):
     async def get_authenticated_user(self, handler, data):
-        # JupyterHub's whole authenticator step: authenticate (token exchange, id_token verification, groups,
-        # decision), the name checks, check_allowed (the identity binding), the post-auth hook.
+        # JupyterHub's whole authenticator step: authenticate (token exchange, id_token verification, then
+        # update_auth_model: groups, the access decision, the account and its binding), the name checks, the
+        # post-auth hook.
         spent = dict.fromkeys(PARTS, 0.0)
         _spent.set(spent)
         started = time.perf_counter()
@@ -60,9 +61,5 @@ class TimedEntraIDOAuthenticator(EntraIDOAuthenticator):
             return await super()._verify(id_token, nonce)
 
     async def update_auth_model(self, auth_model):
-        with counted("groups_and_decision"):
+        with counted("update_auth_model"):
             return await super().update_auth_model(auth_model)
-
-    async def check_allowed(self, username, auth_model):
-        with counted("check_allowed"):
-            return await super().check_allowed(username, auth_model)
