@@ -7,6 +7,7 @@ set it. ``make docs`` runs it; a test fails when the committed file and the trai
 """
 
 import argparse
+import importlib.util
 import inspect
 import sys
 import textwrap
@@ -68,15 +69,26 @@ def _local_stack_config() -> Config:
 
 
 def _helm_config() -> tuple[dict, set]:
-    """hub.config of helm/values.yaml, and the settings helm/generate_values.py writes."""
+    """hub.config of helm/values.yaml, and the settings helm/generate_values.py writes (asked with sample inputs)."""
     values = yaml.safe_load((REPO / "helm" / "values.yaml").read_text())["hub"]["config"]
-    generated = set()
-    source = (REPO / "helm" / "generate_values.py").read_text()
-    start = source.index('"config": {"EntraIDOAuthenticator": entra}')
-    block = source[source.index("entra = {") : start]
-    for line in block.splitlines():
-        if line.strip().startswith('"'):
-            generated.add(("EntraIDOAuthenticator", line.strip().split('"')[1]))
+    spec = importlib.util.spec_from_file_location("generate_values", REPO / "helm" / "generate_values.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    site = generator.Site(
+        host="hub.example.com",
+        entra_tenant_id="00000000-0000-4000-8000-000000000000",
+        entra_client_id="00000000-0000-4000-8000-000000000001",
+        hub_image="hub:1",
+        user_image="user:1",
+    )
+    document = generator.generated_values(
+        site=site,
+        tf_values={"hub": {"serviceAccount": {"annotations": {}}}},
+        policy_text="",
+        config_files={},
+        aws_config="",
+    )
+    generated = {(section, name) for section, settings in document["hub"]["config"].items() for name in settings}
     return values, generated
 
 
