@@ -32,6 +32,7 @@ from hub.broker.contract import SERVICE_PREFIX
 
 from . import plan
 from .plan import LocalStackError, Settings
+from .single_machine import proxy_left_behind
 
 MARKER = ".local-stack"  # marks a state folder this launcher made (and may empty)
 TERRAFORM_HOW = (
@@ -51,6 +52,7 @@ class Child:
     proc: subprocess.Popen
     log_path: Path
     family: set = field(default_factory=set)  # pids seen in its process tree (servers, proxy, broker)
+    hub_state: Path | None = None  # the hub's: where it records the proxy it started (single_machine.py)
 
 
 class Stack:
@@ -96,6 +98,8 @@ class Stack:
                 child.family |= {p.pid for p in psutil.Process(child.proc.pid).children(recursive=True)}
             except psutil.NoSuchProcess:
                 pass
+            if child.hub_state is not None and (proxy := proxy_left_behind(child.hub_state)) is not None:
+                child.family.add(proxy.pid)  # a hub that died before stopping its proxy
 
     def stop_all(self) -> list[int]:
         """Stop every child (newest first) and everything it started; returns the pids still alive (none)."""
@@ -198,6 +202,7 @@ class Stack:
             "jupyterhub.log",
             cwd=s.state_dir / "hub",
         )
+        hub.hub_state = s.state_dir / "hub"
         self.wait_until(hub, lambda: _answers(f"{s.hub_url}/hub/api/", status=200), 90, "ready")
         broker = f"{s.hub_url}{SERVICE_PREFIX}health"
         self.wait_until(hub, lambda: _answers(broker, status=200), 60, "its credential broker ready")

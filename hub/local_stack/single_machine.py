@@ -12,6 +12,8 @@ from pathlib import Path
 from traitlets.config import Config
 
 LOCAL_SPAWNER = "hub.spawn.BrokeredLocalProcessSpawner"
+# In the hub's state folder: the pid of the proxy the hub started (the proxy runs in a session of its own).
+PROXY_PID_FILE = "jupyterhub-proxy.pid"
 # The hub's secrets that its proxy has no use for: JupyterHub starts configurable-http-proxy with a copy of the hub's
 # whole environment (plus the proxy's own token), so they are removed from it on the way.
 NOT_FOR_THE_PROXY = (
@@ -41,6 +43,9 @@ def configure_hub(
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = hub_api_port
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{proxy_api_port}"
+    # JupyterHub records the proxy it starts here and removes the file when it stops it; a hub that dies before that
+    # leaves the file, and whoever started the hub stops that proxy too (proxy_left_behind).
+    c.ConfigurableHTTPProxy.pid_file = str(state / PROXY_PID_FILE)
     if proxy_command:
         without = [option for name in NOT_FOR_THE_PROXY for option in ("-u", name)]
         c.ConfigurableHTTPProxy.command = ["env", *without, proxy_command]
@@ -97,3 +102,18 @@ def load_hub_config_files(c: Config, config_dir: Path, only=None) -> None:
     for path in sorted(Path(config_dir).glob("*.py")):
         if only is None or path.name in only:
             exec(compile(path.read_text(), str(path), "exec"), {"c": c, "__file__": str(path)})  # noqa: S102
+
+
+def proxy_left_behind(state: Path):
+    """The proxy a hub started and did not stop (it died first), as a psutil.Process, or None.
+
+    JupyterHub starts configurable-http-proxy in a session of its own, so it is not in the hub's process tree once the
+    hub is gone; its pid file is. The pid must still be a configurable-http-proxy (pids are reused)."""
+    import psutil
+
+    try:
+        process = psutil.Process(int((state / PROXY_PID_FILE).read_text().strip()))
+        alive = process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+        return process if alive and any("configurable-http-proxy" in part for part in process.cmdline()) else None
+    except (OSError, ValueError, psutil.Error):
+        return None
