@@ -18,24 +18,16 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import boto3
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import morning_long_day  # noqa: E402
 from common import load, start_stub_servers  # noqa: E402
 
-from hub.broker.cache import CredentialCache  # noqa: E402
-from hub.broker.minting import Credentials  # noqa: E402
-from hub.broker.settings import CredentialBroker  # noqa: E402
 from tests.fixtures.jupyterhub import create_bucket, person, start_hub, stop_hub  # noqa: E402
 from tests.fixtures.servers import start_moto, stop  # noqa: E402
-
-# botocore refreshes credential_process credentials when less than this remains (its advisory refresh window).
-BOTOCORE_ADVISORY_REFRESH_SECONDS = 15 * 60
 
 
 def spawn_times(hub, prefix: str, count: int) -> list[float]:
@@ -50,47 +42,6 @@ def spawn_times(hub, prefix: str, count: int) -> list[float]:
         times.append(time.perf_counter() - started)
         hub.stop_server(name)
     return times
-
-
-def simulated_refreshing(moto: str, people: int, clients_per_person: int, hours: float, session_seconds: int) -> dict:
-    """STS calls per person per hour: SDK clients refresh (botocore's 15-minute advisory window) through the cache."""
-    clock = {"now": 1_900_000_000.0}
-    cache = CredentialCache(CredentialBroker().cache_margin_seconds, clock=lambda: clock["now"])
-    sts = boto3.client(
-        "sts",
-        endpoint_url=moto,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",  # noqa: S106 - moto
-    )
-    calls = {"n": 0}
-
-    def mint_for(name):
-        async def mint():
-            calls["n"] += 1
-            sts.assume_role(
-                RoleArn="arn:aws:iam::123456789012:role/jupyterhub-analyst",
-                RoleSessionName=name,
-                DurationSeconds=session_seconds,
-            )
-            now = clock["now"]
-            return Credentials(
-                "K", "S", "T", datetime.fromtimestamp(now, UTC) + timedelta(seconds=session_seconds), now
-            )
-
-        return mint
-
-    async def run():
-        held = {(p, c): None for p in range(people) for c in range(clients_per_person)}
-        step, end = 60.0, clock["now"] + hours * 3600
-        while clock["now"] < end:
-            for (p, c), creds in held.items():
-                if creds is None or creds.expiration.timestamp() - clock["now"] < BOTOCORE_ADVISORY_REFRESH_SECONDS:
-                    held[(p, c)], _ = await cache.get((f"person-{p}",), mint_for(f"person-{p}"))
-            clock["now"] += step
-
-    asyncio.run(run())
-    return {"sts_calls_per_person_per_hour": calls["n"] / people / hours, "session_seconds": session_seconds}
 
 
 def main(argv=None) -> int:
@@ -130,9 +81,7 @@ def main(argv=None) -> int:
                 results["uncached"] = asyncio.run(load(url, tokens, args.uncached_requests))
             finally:
                 stop_hub(hub)
-            refresh = simulated_refreshing(
-                moto, people=10, clients_per_person=5, hours=args.hours, session_seconds=3600
-            )
+            refresh = morning_long_day.simulate(people=10, hours=args.hours)
         finally:
             stop(moto_proc)
 
@@ -149,7 +98,9 @@ def main(argv=None) -> int:
             f"    {name:8s}: {r['requests']} requests, {r['rps']:.0f} req/s, "
             f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms"
         )
-    print(f"(c) simulated refreshing, {args.hours:g} h, 10 people x 5 SDK clients, 1-hour sessions:")
+    clients = morning_long_day.SDK_CLIENTS_PER_SERVER
+    sessions = ", ".join(f"{s} s" for s in refresh["sessions"])
+    print(f"(c) simulated refreshing, {args.hours:g} h, 10 people x {clients} SDK clients, sessions of {sessions}:")
     print(f"    STS calls per person per hour: {refresh['sts_calls_per_person_per_hour']:.2f}")
     print("    (credentials are reused until 15 minutes before expiry, when botocore refreshes: one call per 45 min)")
     return 0
