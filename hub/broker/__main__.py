@@ -9,6 +9,7 @@ AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
 import asyncio
 import logging
 import os
+import sqlite3
 import sys
 
 from jupyterhub.services.auth import HubAuth
@@ -16,6 +17,9 @@ from traitlets import TraitError
 
 from authenticator.access_policy import AccessPolicyError
 from authenticator.policy_file import AccessPolicyFile
+from hub.revocation.iam import RevocationPolicy, revocation_policy_arn
+from hub.revocation.revoker import Revoker
+from hub.revocation.store import RevocationStore
 
 from .cache import CredentialCache, TTLCache
 from .metrics import BrokerMetrics
@@ -36,6 +40,19 @@ def sts_client(settings: CredentialBroker, region: str):
         endpoint_url=settings.sts_endpoint_url or None,
         config=Config(**sts_client_config(settings.sts_retry_seconds)),
     )
+
+
+def revocation_policy(settings: CredentialBroker, region: str, policy_file: AccessPolicyFile) -> RevocationPolicy:
+    """The revocations policy, through an IAM client of the broker's own AWS identity (the SDK's IAM endpoint:
+    AWS_ENDPOINT_URL_IAM or AWS_ENDPOINT_URL where set)."""
+    import boto3
+    from botocore.config import Config
+
+    # The same bounded retries and timeouts as the STS client.
+    client = boto3.session.Session().client(
+        "iam", region_name=region, config=Config(**sts_client_config(settings.sts_retry_seconds))
+    )
+    return RevocationPolicy(client, revocation_policy_arn(policy_file.policy.deployment))
 
 
 def aws_region(policy_region: str) -> str:
@@ -62,6 +79,7 @@ def runs_on_role_credentials(client) -> bool:
 async def serve(
     settings: CredentialBroker,
     policy_file: AccessPolicyFile,
+    store: RevocationStore,
     hub_auth: HubAuth,
     minter_class: type[Minter],
     credential_cache_class: type[CredentialCache],
@@ -73,13 +91,16 @@ async def serve(
     else:
         chained = settings.chained_sessions == "true"
     metrics = BrokerMetrics()
+    hub = HubClient(hub_auth.api_url, hub_auth.api_token, settings.hub_timeout_seconds)
+    revoker = Revoker(store, hub, revocation_policy(settings, region, policy_file))
     broker = Broker(
-        HubClient(hub_auth.api_url, hub_auth.api_token, settings.hub_timeout_seconds),
+        hub,
         policy_file,
         minter_class(client, chained=chained, observe_sts=metrics.observe_sts),
         metrics,
         credential_cache_class(settings.cache_margin_seconds),
         TTLCache(settings.token_cache_seconds),
+        revoker,
     )
     app = make_app(broker, hub_auth.base_url)
     app.listen(settings.port, settings.ip, xheaders=True)
@@ -104,14 +125,16 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         settings = CredentialBroker(config=config)
         policy_file = AccessPolicyFile(config=config, log=log)
         policy_file.policy  # noqa: B018 - load it now: a missing or invalid file stops the start
+        store = RevocationStore(config=config)
+        store.revoked()  # open it now: an unset or unwritable path stops the start
         hub_auth = HubAuth()
         if not hub_auth.api_token:
             raise TraitError("JUPYTERHUB_API_TOKEN is not set: run the broker as a hub-managed service of the hub")
-    except (TraitError, AccessPolicyError) as e:
+    except (TraitError, AccessPolicyError, sqlite3.Error) as e:
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, policy_file, hub_auth, minter_class, credential_cache_class))
+        asyncio.run(serve(settings, policy_file, store, hub_auth, minter_class, credential_cache_class))
     except KeyboardInterrupt:
         pass
     return 0

@@ -11,3 +11,6 @@ ISSUE_SCOPE = f"custom:{SERVICE_NAME}:issue"
 DEFAULT_PORT = 8181
 # The server's role choice, as the spawner stores it in the server's user_options.
 ROLE_OPTION = "aws_access_group"
+# The customer-managed IAM policy, attached to every access role, that denies revoked people's sessions
+# (hub/revocation/, Terraform's access-roles module): <deployment.role_name_prefix> + this.
+REVOCATION_POLICY_SUFFIX = "revocations"

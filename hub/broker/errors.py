@@ -37,6 +37,13 @@ ROLE_MISSING = "role-missing"
 STS_REJECTED = "sts-rejected"
 STS_UNAVAILABLE = "sts-unavailable"
 HUB_UNAVAILABLE = "hub-unavailable"
+REVOKED = "revoked"  # a hub admin revoked the person (hub/revocation)
+NOT_A_HUB_ADMIN = "not-a-hub-admin"
+BAD_REQUEST = "bad-request"
+NO_SUCH_PERSON = "no-such-person"
+NO_ENTRA_IDENTITY = "no-entra-identity"
+NOT_REVOKED = "not-revoked"
+AWS_NOT_UPDATED = "aws-not-updated"
 
 
 def account_gone() -> Refusal:

@@ -15,6 +15,8 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
   ``/hub/metrics``).
 - ``GET health``: 200 when the service runs.
 - ``GET access``: the "What can I access?" page for people, behind the hub's OAuth (``access_page.py``).
+- ``GET|POST v1/revocations``, ``DELETE v1/revocations/<name>``: revoking one person, for hub admins
+  (``hub/revocation/api.py``). A revoked person is refused (403 ``revoked``) with every kind of token.
 
 Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
 name, expiry, and whether from the cache or freshly minted. Every refusal writes one too: status, reason (the rule),
@@ -25,6 +27,7 @@ Credentials, tokens, parameter values and session policies are never logged.
 import hashlib
 import json
 import logging
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -41,6 +44,9 @@ from .grants import decide_grant, identify
 from .metrics import BrokerMetrics
 from .minting import Credentials, Grant, Minter
 
+if TYPE_CHECKING:
+    from hub.revocation.revoker import Revoker
+
 log = logging.getLogger("aws_broker")
 audit = logging.getLogger("aws_broker.audit")
 
@@ -48,21 +54,25 @@ ALLOWED_PARAMETERS = frozenset({"server"})
 
 
 class HubClient:
-    """The two hub API calls the broker makes."""
+    """The hub API calls the broker makes."""
 
     def __init__(self, api_url: str, service_token: str, timeout: float):
         self.api_url, self.service_token, self.timeout = api_url.rstrip("/"), service_token, timeout
         self.http = AsyncHTTPClient(max_clients=100)
 
     async def _get(self, path: str, token: str) -> dict:
+        return await self._send("GET", path, token)
+
+    async def _send(self, method: str, path: str, token: str) -> dict:
         request = HTTPRequest(
             f"{self.api_url}{path}",
+            method=method,
             headers={"Authorization": f"token {token}"},
             connect_timeout=self.timeout,
             request_timeout=self.timeout,
         )
         response = await self.http.fetch(request)
-        return json.loads(response.body)
+        return json.loads(response.body) if response.body else {}
 
     async def whoami(self, token: str) -> dict:
         """The token owner's model; the hub re-checks the person's membership (``refresh_user``) on this call."""
@@ -93,6 +103,32 @@ class HubClient:
         except OSError as e:
             raise self._unavailable(e) from None
 
+    async def _as_broker(self, method: str, path: str) -> dict | None:
+        """A call with the broker's service token; None when the hub answers 404 (gone already)."""
+        try:
+            return await self._send(method, path, self.service_token)
+        except HTTPClientError as e:
+            if e.code == 404:
+                return None
+            raise self._unavailable(e) from None
+        except OSError as e:
+            raise self._unavailable(e) from None
+
+    async def stop_server(self, name: str, server_name: str) -> None:
+        """Stop one of the person's servers (the hub revokes the server's token as it stops)."""
+        where = f"servers/{quote(server_name, safe='')}" if server_name else "server"
+        await self._as_broker("DELETE", f"/users/{quote(name, safe='')}/{where}")
+
+    async def token_ids(self, name: str) -> list[str]:
+        """The ids of the person's hub tokens (personal, OAuth, servers')."""
+        answer = await self._as_broker("GET", f"/users/{quote(name, safe='')}/tokens")
+        return [t["id"] for t in (answer or {}).get("api_tokens", [])]
+
+    async def delete_token(self, name: str, token_id: str) -> bool:
+        """Delete one token (an OAuth token takes its client's other tokens with it); False if gone already."""
+        path = f"/users/{quote(name, safe='')}/tokens/{quote(token_id, safe='')}"
+        return await self._as_broker("DELETE", path) is not None
+
     def _unavailable(self, error) -> Refusal:
         log.error("Hub API unavailable: %s", getattr(error, "code", None) or type(error).__name__)
         return Refusal(
@@ -118,15 +154,21 @@ class Broker:
         metrics: BrokerMetrics,
         credential_cache: CredentialCache,
         identity_cache: TTLCache,
+        revoker: "Revoker",
     ):
         self.hub, self.policy_file, self.minter, self.metrics = hub, policy_file, minter, metrics
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
+        self.revoker = revoker
 
     async def grant_for(self, token: str, server_name: str) -> Grant:
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
         whoami = await self.hub.whoami(token)
         try:
+            # A revoked person is refused here, whatever kind of token they hold: the one place that knows whose it is.
+            revoked = self.revoker.refusal_for(whoami["name"]) if whoami.get("kind") == "user" else None
+            if revoked:
+                raise revoked
             name = identify(whoami, server_name=server_name)
 
             async def resolve():
@@ -293,6 +335,8 @@ def _log_request(handler: web.RequestHandler) -> None:
 
 
 def make_app(broker: Broker, prefix: str) -> web.Application:
+    from hub.revocation.api import revocation_routes  # here: its handlers build on BaseHandler above
+
     prefix = "/" + prefix.strip("/") + "/"
     return web.Application(
         [
@@ -301,6 +345,7 @@ def make_app(broker: Broker, prefix: str) -> web.Application:
             (rf"{prefix}metrics", MetricsHandler),
             (rf"{prefix}health", HealthHandler),
             (rf"{prefix}", HealthHandler),
+            *revocation_routes(prefix),
             *access_page_routes(prefix),
         ],
         default_handler_class=NotFoundHandler,

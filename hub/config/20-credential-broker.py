@@ -3,6 +3,8 @@
 #   c.CredentialBroker.*   where it listens and how it is reached, STS, caching (hub/broker/settings.py; Helm:
 #                          hub.config.CredentialBroker); a bad value stops the hub here, at start-up
 #   c.AccessPolicyFile.*   the access policy file (authenticator/policy_file.py), the same the authenticator reads
+#   c.RevocationStore.path who is revoked (hub/revocation/store.py): default beside the hub's SQLite database, read
+#                          by the broker and the authenticator
 #   AWS_*                  the broker's own AWS identity and region: passed to the broker only, never to servers
 # Notebook servers get the custom scope ISSUE_SCOPE on their own token: it lets the token's owner (and no one else)
 # obtain their own credentials from the broker.
@@ -11,8 +13,12 @@ import sys
 
 from hub.broker.contract import ISSUE_SCOPE, SERVICE_NAME
 from hub.broker.settings import CredentialBroker, process_environment
+from hub.revocation.store import RevocationStore, path_beside_hub_database
 
 _broker = CredentialBroker(config=c)
+if not RevocationStore(config=c).path:
+    # Absolute, beside the hub's database: the broker process and the authenticator must open the same file.
+    c.RevocationStore.path = path_beside_hub_database(c.JupyterHub.get("db_url", "sqlite:///jupyterhub.sqlite"))
 
 c.JupyterHub.services.append(
     {
@@ -51,11 +57,12 @@ c.JupyterHub.load_roles.extend(
             "description": "Post activity, access the server, obtain the owner's AWS credentials for this server",
             "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!server"],
         },
-        # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice.
+        # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice; to
+        # revoke a person (hub/revocation) it stops their servers and deletes their hub tokens.
         {
             "name": "aws-credential-broker",
             "description": "The AWS credential broker service",
-            "scopes": ["read:users", "read:servers", "admin:auth_state"],
+            "scopes": ["read:users", "read:servers", "admin:auth_state", "servers", "tokens"],
             "services": [SERVICE_NAME],
         },
     ]
