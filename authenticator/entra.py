@@ -39,6 +39,9 @@ from tornado.httpclient import HTTPClientError
 from tornado.httputil import url_concat
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 
+from hub.revocation.revoker import revoked_refusal
+from hub.revocation.store import RevocationStore
+
 from .access_policy import AccessDecision, AccessPolicy, is_guid
 from .auth_state import ELIGIBLE_ROLES, eligible_roles
 from .graph import (
@@ -727,6 +730,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             # given to this identity by adopt_accounts wins: that is the administrator's explicit choice.)
             self.log.info("%s signs in to their account %s (found by object id)", auth_model["name"], account)
             auth_model["name"] = account
+        self._refuse_if_revoked(auth_model["name"], claims["oid"])
         decision = self.policy.decide(await self._sign_in_group_ids(claims["oid"]))
         auth_model = self._apply_decision(auth_model, decision, time.time())
         # Enforced here, not in check_allowed: JupyterHub skips check_allowed when an allow switch (allow_all) is
@@ -754,6 +758,17 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         await self._check_identity_binding(username, oid)
         if self._accounts_by_oid is not None:
             self._accounts_by_oid[oid] = username
+
+    def _revocation(self, username, oid):
+        """The person's open revocation (``entra-access revoke``), if any; none when no store is configured."""
+        store = RevocationStore(config=self.config)
+        return store.find(username=username, oid=oid) if store.path else None
+
+    def _refuse_if_revoked(self, username, oid):
+        revocation = self._revocation(username, oid)
+        if revocation:
+            self.log.warning("Refused sign-in of %s: revoked by %s", username, revocation.revoked_by)
+            raise web.HTTPError(403, revoked_refusal(revocation).message)
 
     # ---- accounts and Entra identities (object ids) ---------------------------------------------------------------
 
@@ -855,6 +870,9 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             return False
         now = time.time()
         entra = auth_state["entra"]
+        if self._revocation(user.name, entra.get("oid")):
+            self.log.info("Signing %s out: revoked", user.name)
+            return False
         refreshed = entra.get("tokens_expire_at", 0) <= now + 60
         if refreshed:
             auth_state = await self._refreshed_tokens(user, auth_state)

@@ -7,6 +7,16 @@
 ``--user`` looks the person up in Graph and reads their transitive groups with the hub's app registration, which
 then needs ``User.ReadBasic.All`` besides the hub's ``GroupMember.Read.All``. The answer comes from the same policy
 code the hub runs. ``check`` also reminds that roles people chain into from a notebook must allow sts:TagSession.
+
+Revoking one person now (hub admins; the hub's credential broker does the work, ``hub/revocation/``):
+
+    entra-access revoke sam     --hub-url https://hub.example.com   # JUPYTERHUB_API_TOKEN: a hub admin's token
+    entra-access unrevoke sam   --hub-url https://hub.example.com
+    entra-access revocations    --hub-url https://hub.example.com
+
+The token comes from the environment (``JUPYTERHUB_API_TOKEN``, a token from the hub's token page with your full
+permissions), never from the command line. Exit status: 0 done; 1 done at the hub but AWS was not updated (the
+message says why; repeat the command once fixed); 2 refused or unreachable.
 """
 
 import argparse
@@ -14,8 +24,11 @@ import asyncio
 import json
 import os
 import sys
+from urllib.parse import quote
 
 import requests
+
+from hub.broker.contract import SERVICE_PREFIX
 
 from .access_policy import AccessPolicy, AccessPolicyError, load_access_policy
 from .entra import hub_username
@@ -111,6 +124,122 @@ def _graph_groups_of(user: str, args) -> tuple[str, set[str]]:
     return asyncio.run(lookup())
 
 
+class HubCommandError(Exception):
+    """A revocation command could not be done; the message says why (never the token)."""
+
+
+def broker_call(args, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    """One call to the broker's revocation API with the admin's token; (status, JSON answer)."""
+    token = os.environ.get("JUPYTERHUB_API_TOKEN", "")
+    if not args.hub_url:
+        raise HubCommandError("--hub-url is needed (or JUPYTERHUB_URL in the environment): the hub's address")
+    if not token:
+        raise HubCommandError(
+            "JUPYTERHUB_API_TOKEN is not set: make a token on the hub's token page (signed in as a hub admin, with "
+            "your full permissions) and put it in that variable"
+        )
+    url = f"{args.hub_url.rstrip('/')}{SERVICE_PREFIX}v1/revocations{path}"
+    try:
+        response = requests.request(
+            method,
+            url,
+            json=body,
+            headers={"Authorization": f"token {token}"},
+            timeout=args.timeout,
+            verify=args.ca_bundle or True,
+        )
+    except requests.RequestException as e:
+        raise HubCommandError(f"could not reach the hub at {args.hub_url} ({type(e).__name__})") from None
+    try:
+        answer = response.json()
+    except ValueError:
+        raise HubCommandError(
+            f"the hub at {args.hub_url} answered {response.status_code} without the broker's JSON: is this the "
+            "hub's address, and is its credential broker running?"
+        ) from None
+    # 502 aws-not-updated: done at the hub, not in AWS; the answer says what was done
+    partial = response.status_code == 502 and answer.get("error") == "aws-not-updated"
+    if response.status_code != 200 and not partial:
+        raise HubCommandError(answer.get("message") or f"refused ({response.status_code})")
+    return response.status_code, answer
+
+
+def _when(iso: str) -> str:
+    return iso.replace("T", " ").replace("Z", " UTC")
+
+
+def render_revoked(answer: dict) -> str:
+    r = answer["revocation"]
+    since = f"since {_when(r['revoked_at'])} (by {r['revoked_by']})"
+    lines = [
+        f"{r['user']} (Entra object id {r['oid']}) is revoked {since}."
+        if answer["new"]
+        else f"{r['user']} was revoked already, {since}; done again:"
+    ]
+    servers = len(answer["servers_stopped"])
+    lines.append(
+        f"Stopped {servers} server{'s' if servers != 1 else ''}, deleted {answer['tokens_deleted']} hub "
+        f"token{'s' if answer['tokens_deleted'] != 1 else ''}, closed {answer['job_runs_closed']} job run"
+        f"{'s' if answer['job_runs_closed'] != 1 else ''}. The hub and its credential broker refuse them from now on."
+    )
+    effect = f"credentials {r['user']} already holds stop working within IAM's propagation time (usually seconds)"
+    lines.append(_aws_line(answer["aws"], effect))
+    return "\n".join(lines) + "\n"
+
+
+def render_unrevoked(answer: dict) -> str:
+    r = answer["revocation"]
+    return (
+        f"{r['user']} is no longer revoked (revoked {_when(r['revoked_at'])} by {r['revoked_by']}, unrevoked "
+        f"{_when(r['unrevoked_at'])} by {r['unrevoked_by']}). They sign in again as usual.\n"
+        + _aws_line(answer["aws"], "it keeps denying their sessions issued before now until those expire")
+        + "\n"
+    )
+
+
+def _aws_line(aws: dict, effect: str) -> str:
+    if aws["updated"]:
+        return f"AWS: the revocations policy {aws['policy_arn']} is now version {aws['version']}; {effect}."
+    return f"AWS was NOT updated: {aws['problem']} Once fixed, repeat the command: it rewrites the policy."
+
+
+def render_revocations(answer: dict) -> str:
+    aws = answer["aws"]
+    if not answer["revocations"]:
+        lines = ["Nobody is revoked."]
+    else:
+        lines = [f"{len(answer['revocations'])} revoked:"]
+        for r in answer["revocations"]:
+            denied = {True: "denied in AWS", False: "NOT denied in AWS yet", None: "AWS unknown"}[r["denied_in_aws"]]
+            lines.append(f"- {r['user']} ({r['oid']}), since {_when(r['revoked_at'])}, by {r['revoked_by']}: {denied}")
+    if aws["problem"]:
+        lines.append(f"AWS could not be read: {aws['problem']}")
+    else:
+        lines.append(f"Revocations policy {aws['policy_arn']}, version {aws['version']}.")
+    return "\n".join(lines) + "\n"
+
+
+def revocation_command(args) -> int:
+    if args.command == "revocations":
+        status, answer = broker_call(args, "GET", "")
+        text = render_revocations(answer)
+    elif args.command == "revoke":
+        status, answer = broker_call(args, "POST", "", {"user": args.person})
+        text = render_revoked(answer)
+    else:
+        status, answer = broker_call(args, "DELETE", f"/{quote(args.person.strip().lower(), safe='')}")
+        text = render_unrevoked(answer)
+    print(json.dumps(answer, indent=2) if args.json else text, end="\n" if args.json else "")
+    return 1 if status == 502 else 0
+
+
+def _hub_arguments(parser) -> None:
+    parser.add_argument("--hub-url", default=os.environ.get("JUPYTERHUB_URL"), help="the hub's address")
+    parser.add_argument("--ca-bundle", default=None, help="CA bundle for a hub with a private CA")
+    parser.add_argument("--timeout", type=float, default=60, help="seconds to wait for the hub")
+    parser.add_argument("--json", action="store_true", help="print the broker's JSON answer")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="entra-access", description="What would this person get, and why?")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -132,8 +261,21 @@ def main(argv=None) -> int:
     ask.add_argument("--ca-bundle", default=None, help="CA bundle for a private CA or the local emulator")
     ask.add_argument("--timeout", type=float, default=10)
     ask.add_argument("--json", action="store_true", help="print JSON instead of text")
+    revoke = sub.add_parser("revoke", help="revoke one person now (hub admins; JUPYTERHUB_API_TOKEN)")
+    revoke.add_argument("person", help="the person's hub name, e.g. sam")
+    _hub_arguments(revoke)
+    unrevoke = sub.add_parser("unrevoke", help="undo a revocation (hub admins; JUPYTERHUB_API_TOKEN)")
+    unrevoke.add_argument("person", help="the person's hub name, e.g. sam")
+    _hub_arguments(unrevoke)
+    _hub_arguments(sub.add_parser("revocations", help="who is revoked, by whom, since when (hub admins)"))
     args = parser.parse_args(argv)
 
+    if args.command in ("revoke", "unrevoke", "revocations"):
+        try:
+            return revocation_command(args)
+        except HubCommandError as e:
+            print(f"entra-access: {e}", file=sys.stderr)
+            return 2
     try:
         policy = load_access_policy(args.policy)
         if args.command == "check":
