@@ -18,7 +18,9 @@ The rule, which keeps the document small:
   unrevoke (their new sessions must work, so they cannot share the latest time).
 - An entry is dropped once every session issued before its time has expired: a role session lasts at most
   ``MAX_SESSION_SECONDS`` (12 hours), plus ``CLOCK_MARGIN_SECONDS``. From then on the hub's own refusal is enough.
-- With nobody to deny, the one statement ``NobodyRevoked`` denies sessions issued before 1970: none.
+- With nobody to deny, the one statement ``NobodyRevoked`` denies every action except all of them: nothing. (A
+  policy needs a statement; a conditional one would do too on AWS, but moto, which ignores conditions, would deny
+  everything with it.)
 
 The size is checked against IAM's limit for a managed policy before any call (:func:`checked_policy_text`).
 """
@@ -37,7 +39,6 @@ VERSION = "2012-10-17"
 MANAGED_POLICY_MAX_CHARACTERS = 6144
 # Clocks of the hub, STS and the policy engine may differ a little; entries are kept this much longer.
 CLOCK_MARGIN_SECONDS = 300
-NOBODY_BEFORE = "1970-01-01T00:00:00Z"
 
 
 @dataclass(frozen=True)
@@ -113,15 +114,8 @@ def revocations_policy(entries: Iterable[Entry], now: float) -> dict:
         sid = "Unrevoked" + before.replace("-", "").replace(":", "").rstrip("Z")
         statements.append(_deny(sid, sorted(unrevoked[before]), before))
     if not statements:
-        statements = [
-            {
-                "Sid": "NobodyRevoked",
-                "Effect": "Deny",
-                "Action": "*",
-                "Resource": "*",
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": NOBODY_BEFORE}},
-            }
-        ]
+        # ref: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html (NotAction: "*")
+        statements = [{"Sid": "NobodyRevoked", "Effect": "Deny", "NotAction": "*", "Resource": "*"}]
     return {"Version": VERSION, "Statement": statements}
 
 

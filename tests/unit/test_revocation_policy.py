@@ -38,9 +38,8 @@ def test_nobody_revoked_denies_nothing():
             {
                 "Sid": "NobodyRevoked",
                 "Effect": "Deny",
-                "Action": "*",
+                "NotAction": "*",  # every action but all of them: none
                 "Resource": "*",
-                "Condition": {"DateLessThan": {"aws:TokenIssueTime": "1970-01-01T00:00:00Z"}},
             }
         ],
     }

@@ -50,6 +50,8 @@ module "broker_role" {
   service_account   = var.hub_service_account
   access_role_arns  = values(module.access_roles.role_arns)
   tags              = var.tags
+
+  revocation_policy_arn = module.access_roles.revocation_policy_arn
 }
 
 module "access_roles" {

@@ -57,3 +57,8 @@ output "notebook_bucket" {
   description = "The notebook bucket, as named in the access policy file (deployment.notebook_bucket): nothing to paste, the hub reads the file."
   value       = module.notebook_bucket.bucket_name
 }
+
+output "revocation_policy_arn" {
+  description = "The revocations policy on every access role, which the broker versions (`entra-access revoke`). Nothing to paste: the hub computes the same ARN."
+  value       = module.access_roles.revocation_policy_arn
+}

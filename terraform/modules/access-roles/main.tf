@@ -254,3 +254,36 @@ resource "aws_iam_group_policy" "this" {
   group  = aws_iam_group.this[each.key].name
   policy = data.aws_iam_policy_document.group[each.key].json
 }
+
+# The revocations policy: one customer-managed policy attached to every access role, which the credential broker
+# rewrites (new versions) to deny a revoked person's sessions by their source identity and issue time
+# (hub/revocation/document.py builds it; `entra-access revoke`). Terraform creates it denying nothing, and leaves its
+# content to the broker afterwards: a later apply must not un-revoke anyone.
+# ref: https://docs.aws.amazon.com/IAM/latest/UserGuide/id_roles_use_revoke-sessions.html
+# ref: https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-sourceidentity
+resource "aws_iam_policy" "revocations" {
+  name        = "${local.deployment.role_name_prefix}revocations"
+  description = "JupyterHub: denies revoked people's sessions (aws:SourceIdentity, aws:TokenIssueTime); maintained by the credential broker"
+  # The broker's document with nobody revoked (hub/revocation/document.py): deny every action but all, nothing.
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "NobodyRevoked"
+      Effect    = "Deny"
+      NotAction = "*"
+      Resource  = "*"
+    }]
+  })
+  tags = var.tags
+
+  lifecycle {
+    ignore_changes = [policy]
+  }
+}
+
+resource "aws_iam_role_policy_attachment" "revocations" {
+  for_each = local.groups
+
+  role       = aws_iam_role.this[each.key].name
+  policy_arn = aws_iam_policy.revocations.arn
+}

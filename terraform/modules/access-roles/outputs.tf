@@ -18,3 +18,12 @@ output "iam_group_names" {
   EOT
   value       = { for name, group in aws_iam_group.this : name => group.name }
 }
+
+output "revocation_policy_arn" {
+  description = <<-EOT
+    The revocations policy (attached to every access role), which the credential broker versions to deny revoked
+    people's sessions. Give it to the broker-role module (revocation_policy_arn). The hub computes the same ARN from
+    the access policy file (deployment.role_name_prefix + "revocations").
+  EOT
+  value       = aws_iam_policy.revocations.arn
+}

@@ -1,6 +1,6 @@
 # The credential broker's role: the only AWS identity the hub side holds. The hub's Kubernetes service account
-# assumes it through the cluster's OIDC provider (IAM Roles for Service Accounts); it may do one thing: assume the
-# access roles, with a source identity and session tags.
+# assumes it through the cluster's OIDC provider (IAM Roles for Service Accounts); it may do two things: assume the
+# access roles, with a source identity and session tags, and version the one revocations policy.
 
 locals {
   issuer = trimsuffix(trimprefix(var.oidc_provider_url, "https://"), "/")
@@ -44,6 +44,23 @@ data "aws_iam_policy_document" "permissions" {
     effect    = "Allow"
     actions   = ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"]
     resources = sort(var.access_role_arns)
+  }
+
+  # Revoking one person (`entra-access revoke`): the broker writes new versions of the one revocations policy and
+  # nothing else. Not iam:PutRolePolicy, which cannot be limited to one policy name: with it the broker could write
+  # any inline policy on the roles. IAM keeps five versions, so it deletes the oldest before writing a sixth.
+  # ref: https://docs.aws.amazon.com/IAM/latest/APIReference/API_CreatePolicyVersion.html
+  statement {
+    sid    = "VersionTheRevocationsPolicy"
+    effect = "Allow"
+    actions = [
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicyVersion",
+      "iam:GetPolicy",
+      "iam:GetPolicyVersion",
+      "iam:ListPolicyVersions",
+    ]
+    resources = [var.revocation_policy_arn]
   }
 }
 

@@ -73,6 +73,20 @@ variable "access_role_arns" {
   }
 }
 
+variable "revocation_policy_arn" {
+  description = <<-EOT
+    The revocations policy (the access-roles module's revocation_policy_arn): the only policy the broker may change,
+    by writing new versions of it, to deny revoked people's sessions (`entra-access revoke`).
+  EOT
+  type        = string
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:iam::[0-9]{12}:policy/.+$", var.revocation_policy_arn))
+    error_message = "revocation_policy_arn must be an IAM policy ARN (arn:aws:iam::<account>:policy/<name>)."
+  }
+}
+
 variable "max_session_duration" {
   description = "Maximum session length of the broker's own credentials, in seconds (the SDK refreshes them)."
   type        = number
