@@ -7,6 +7,10 @@ issued for it expire. A hub admin can see the same for anyone (``access?user=<na
 
 Nothing secret is on it: no AWS keys or session tokens, no hub or Entra tokens, no session policy text.
 
+Hub admins also see who is revoked (who, Entra object id, since when, by whom), and on another person's page a
+**Revoke** (or **Unrevoke**) button; it leads to a confirmation page (``access/revoke?user=<name>``) whose form, with
+the page's XSRF token, does what ``entra-access revoke`` does (``hub/revocation/revoker.py``).
+
 - :func:`access_view` (pure) builds the page's data from the hub's user model (read with the broker's service token:
   ``auth_state`` and the servers' role choice), the access policy and a lookup into the broker's credential cache;
 - :func:`render_access_page` and :func:`render_message_page` (pure) turn data into HTML;
@@ -176,6 +180,38 @@ def render_access_page(view: dict, links: dict) -> str:
     return _jinja.get_template("access.html").render(view=view, links=links)
 
 
+def revocations_view(revocations: list, now: float) -> list[dict]:
+    """The revoked people as the page lists them."""
+    return [
+        {"username": r.username, "oid": r.oid, "since": when(r.revoked_at, now), "by": r.revoked_by}
+        for r in revocations
+    ]
+
+
+def render_revoke_page(action: str, username: str, revoked_since: dict | None, links: dict, xsrf: str) -> str:
+    return _jinja.get_template("revoke.html").render(
+        action=action, username=username, revoked_since=revoked_since, links=links, xsrf=xsrf
+    )
+
+
+def revocation_outcome_text(action: str, outcome: dict) -> str:
+    """What the admin reads after the button: what was done, and whether AWS followed."""
+    r, aws = outcome["revocation"], outcome["aws"]
+    if action == "revoke":
+        servers = len(outcome["servers_stopped"])
+        done = (
+            f"{r['user']} is revoked: {servers} server{'s' if servers != 1 else ''} stopped, "
+            f"{outcome['tokens_deleted']} hub token{'s' if outcome['tokens_deleted'] != 1 else ''} deleted, "
+            f"{outcome['job_runs_closed']} job run{'s' if outcome['job_runs_closed'] != 1 else ''} closed; the hub "
+            "refuses them from now on."
+        )
+    else:
+        done = f"{r['user']} is no longer revoked: they sign in again as usual."
+    if aws["updated"]:
+        return f"{done} AWS: the revocations policy is now version {aws['version']}."
+    return f"{done} But AWS was NOT updated: {aws['problem']}"
+
+
 def render_message_page(title: str, message: str, links: dict, status: int) -> str:
     return _jinja.get_template("message.html").render(title=title, message=message, links=links, status=status)
 
@@ -189,6 +225,8 @@ def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) 
         "logout": f"{hub_prefix}logout",
         "admin": f"{hub_prefix}admin",
         "page": f"{service_prefix}{PAGE_PATH}",
+        "revoke": f"{service_prefix}{PAGE_PATH}/revoke",
+        "unrevoke": f"{service_prefix}{PAGE_PATH}/unrevoke",
         "viewer": viewer,
     }
 
@@ -250,6 +288,10 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
             viewer=visitor["name"],
         )
         view["viewer_is_admin"] = viewer_is_admin
+        if viewer_is_admin:
+            now = datetime.now(UTC).timestamp()
+            view["revocations"] = revocations_view(broker.revoker.store.revoked(), now)
+            view["revoked"] = next((r for r in view["revocations"] if r["username"] == model["name"]), None)
         self.finish(render_access_page(view, self.links()))
 
     def log_exception(self, typ, value, tb):
@@ -268,13 +310,60 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
         self.finish(render_message_page("Not available", text, self.links(), status_code))
 
 
+class RevocationPageHandler(AccessPageHandler):
+    """``access/revoke`` and ``access/unrevoke``, hub admins only: GET asks for confirmation, POST (with the page's
+    XSRF token) does it."""
+
+    async def admin(self) -> str | None:
+        """The visiting hub admin's name, or None after answering with a refusal page."""
+        visitor = self.current_user
+        broker = self.settings["broker"]
+        model = await broker.hub.user(visitor["name"]) if visitor.get("kind", "user") == "user" else None
+        if model is None or not is_hub_admin(model, broker.policy_file.policy):
+            self.message(403, "Hub admins only", "Only hub admins may revoke people or restore their access.")
+            return None
+        return visitor["name"]
+
+    def person(self) -> str:
+        return self.get_argument("user", "").strip().lower()
+
+    @web.authenticated
+    async def get(self, action: str):
+        if await self.admin() is None:
+            return
+        username = self.person()
+        revocation = self.settings["broker"].revoker.store.find(username=username) if username else None
+        if not username or (action == "unrevoke") != (revocation is not None):
+            state = "is not revoked" if action == "unrevoke" else "is revoked already"
+            return self.message(409, "Nothing to do", f"{username or 'No one'} {state}.")
+        since = when(revocation.revoked_at, datetime.now(UTC).timestamp()) if revocation else None
+        self.finish(render_revoke_page(action, username, since, self.links(), self.xsrf_token.decode()))
+
+    @web.authenticated
+    async def post(self, action: str):
+        self.check_xsrf_cookie()  # a form post with the visitor's cookies: it must come from the confirmation page
+        by = await self.admin()
+        if by is None:
+            return
+        revoker = self.settings["broker"].revoker
+        run = revoker.revoke if action == "revoke" else revoker.unrevoke
+        outcome, complete = await run(self.person(), by)
+        title = ("Revoked" if action == "revoke" else "Access restored") if complete else "Done at the hub only"
+        self.message(200 if complete else 502, title, revocation_outcome_text(action, outcome))
+
+
 def access_page_routes(prefix: str) -> list:
-    """The page and the hub's OAuth callback, under the service prefix (``contract.SERVICE_PREFIX`` under the hub's
-    base URL)."""
-    return [(rf"{prefix}{PAGE_PATH}", AccessPageHandler), (rf"{prefix}oauth_callback", HubOAuthCallbackHandler)]
+    """The page, its revoke/unrevoke confirmation (hub admins) and the hub's OAuth callback, under the service prefix
+    (``contract.SERVICE_PREFIX`` under the hub's base URL)."""
+    return [
+        (rf"{prefix}{PAGE_PATH}", AccessPageHandler),
+        (rf"{prefix}{PAGE_PATH}/(revoke|unrevoke)", RevocationPageHandler),
+        (rf"{prefix}oauth_callback", HubOAuthCallbackHandler),
+    ]
 
 
-def access_page_settings() -> dict:
-    """Tornado settings the page needs: a key for the signed cookie holding the visitor's hub OAuth token (new at
-    every broker start; people are sent through the hub's OAuth again, without a prompt)."""
-    return {"cookie_secret": secrets.token_bytes(32)}
+def access_page_settings(prefix: str) -> dict:
+    """Tornado settings the pages need: a key for the signed cookie holding the visitor's hub OAuth token (new at
+    every broker start; people are sent through the hub's OAuth again, without a prompt), and the XSRF cookie kept to
+    the broker's own prefix (the hub has an `_xsrf` cookie of its own)."""
+    return {"cookie_secret": secrets.token_bytes(32), "xsrf_cookie_kwargs": {"path": prefix, "httponly": True}}

@@ -351,5 +351,5 @@ def make_app(broker: Broker, prefix: str) -> web.Application:
         default_handler_class=NotFoundHandler,
         broker=broker,
         log_function=_log_request,
-        **access_page_settings(),
+        **access_page_settings(prefix),
     )

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from html import unescape
 
 import boto3
 import pytest
@@ -267,3 +268,61 @@ def test_the_broker_refuses_a_revoked_person_before_the_hub_does(jupyterhub, rev
     assert broker(hub, "v1/credentials", hub.server_token("rita")).status_code == 200
     for name in ("rita", "otto"):
         hub.stop_server(name)
+
+
+def form_fields(html: str) -> dict:
+    return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', html))
+
+
+def words(html: str) -> str:
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
+
+
+def test_a_hub_admin_revokes_and_restores_from_the_access_page_after_confirming(jupyterhub, revocations_policy_in_aws):
+    hub = jupyterhub
+    hub.add_people({"page-rev-bo": person("analysts"), "page-rev-kim": person("platform-admins")})
+    hub.login("page-rev-bo")
+    bo_token = new_token(hub, "page-rev-bo")
+    kim = hub.login("page-rev-kim")
+    bo_oid = hub.user("page-rev-bo")["auth_state"]["entra"]["oid"]
+    page = kim.get(f"{hub.broker_url()}access", params={"user": "page-rev-bo"}, timeout=30)
+    assert page.status_code == 200
+    assert "Revoke page-rev-bo's access now…" in words(page.text)
+    # The button leads to a confirmation; nothing happens before it is confirmed.
+    confirm = kim.get(f"{hub.broker_url()}access/revoke", params={"user": "page-rev-bo"}, timeout=30)
+    assert confirm.status_code == 200
+    assert "Revoke page-rev-bo's access now?" in words(confirm.text)
+    assert hub.api_request("GET", "/user", token=bo_token).status_code == 200  # still valid
+    fields = form_fields(confirm.text)
+    assert fields["user"] == "page-rev-bo"
+    # Without the page's XSRF token (a forged form from elsewhere) the post is refused and nothing is recorded.
+    forged = kim.post(f"{hub.broker_url()}access/revoke", data={"user": "page-rev-bo"}, timeout=30)
+    assert forged.status_code == 403
+    assert "Nobody is revoked." in words(kim.get(f"{hub.broker_url()}access", timeout=30).text)
+    done = kim.post(f"{hub.broker_url()}access/revoke", data=fields, timeout=30)
+    assert done.status_code == 200, done.text
+    assert re.search(
+        r"Revoked page-rev-bo is revoked: 0 servers stopped, 1 hub token deleted, 0 job runs closed; the hub "
+        r"refuses them from now on\. AWS: the revocations policy is now version v\d+\.",
+        words(done.text),
+    )
+    assert hub.api_request("GET", "/users/page-rev-bo/tokens").json()["api_tokens"] == []
+    assert hub.api_request("GET", "/user", token=bo_token).status_code == 403
+    listed = words(kim.get(f"{hub.broker_url()}access", timeout=30).text)
+    assert re.search(rf"page-rev-bo {bo_oid} \d{{4}}-\d\d-\d\d \d\d:\d\d UTC \(.+\) page-rev-kim Unrevoke…", listed)
+    # A person who is not a hub admin cannot use the pages.
+    bo = hub.login("page-rev-bo")
+    refused = bo.get(f"{hub.broker_url()}access/unrevoke", params={"user": "page-rev-bo"}, timeout=30)
+    assert refused.status_code == 403
+    assert "Only hub admins may revoke people or restore their access." in words(refused.text)
+    # Restore.
+    confirm = kim.get(f"{hub.broker_url()}access/unrevoke", params={"user": "page-rev-bo"}, timeout=30)
+    assert "Restore page-rev-bo's access?" in words(confirm.text)
+    done = kim.post(f"{hub.broker_url()}access/unrevoke", data=form_fields(confirm.text), timeout=30)
+    assert done.status_code == 200, done.text
+    assert re.search(
+        r"Access restored page-rev-bo is no longer revoked: they sign in again as usual\. AWS: the revocations policy "
+        r"is now version v\d+\.",
+        words(done.text),
+    )
+    assert "Nobody is revoked." in words(kim.get(f"{hub.broker_url()}access", timeout=30).text)
