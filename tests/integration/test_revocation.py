@@ -249,6 +249,22 @@ def test_the_broker_refuses_a_revoked_person_before_the_hub_does(jupyterhub, rev
     assert hub.spawn("otto")["ready"]
     otto_server = hub.server_token("otto")
     admin = new_token(hub, "ada")
+    # Bad requests to the API are refused with the reason, and record nothing.
+    api = f"{hub.broker_url()}v1/revocations"
+    for body in (None, b"not json", b'{"person": "rita"}', b'{"user": ""}', b'{"user": 3}'):
+        refused = requests.post(api, data=body, headers={"Authorization": f"token {admin}"}, timeout=30)
+        assert (refused.status_code, refused.json()) == (
+            400,
+            {"error": "bad-request", "message": 'Send JSON {"user": "<hub name>"}: the person to revoke.'},
+        )
+    refused = requests.get(api, headers={"Authorization": f"token {hub.admin_token}"}, timeout=30)  # a service
+    assert (refused.status_code, refused.json()) == (
+        403,
+        {"error": "not-a-person", "message": "Only a hub admin's own token may revoke or list revocations."},
+    )
+    refused = requests.get(api, timeout=30)
+    assert (refused.status_code, refused.json()["error"]) == (401, "no-token")
+    assert requests.get(api, headers={"Authorization": f"token {admin}"}, timeout=30).json()["revocations"] == []
     result = entra_access(hub, admin, "revoke", "rita")
     assert result.returncode == 0, result.stderr
     assert "Stopped 0 servers" in result.stdout.splitlines()[1]
