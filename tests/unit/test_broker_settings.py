@@ -161,6 +161,7 @@ def hub_loading(tmp_path: Path, settings: str) -> JupyterHub:
 def test_the_hub_config_builds_the_service_from_the_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("OAUTH_CLIENT_SECRET", "the-hubs-secret")
+    monkeypatch.chdir(tmp_path)  # the hub's working folder: JupyterHub's default database, sqlite:///jupyterhub.sqlite
     hub = hub_loading(
         tmp_path,
         "c.CredentialBroker.ip = '0.0.0.0'\nc.CredentialBroker.url = 'http://hub:8181'\n"
@@ -179,6 +180,8 @@ def test_the_hub_config_builds_the_service_from_the_settings(tmp_path, monkeypat
     assert json.loads(environment["CREDENTIAL_BROKER_CONFIG"]) == {
         "AccessPolicyFile": {"path": "/etc/policy.yaml"},
         "CredentialBroker": {"ip": "0.0.0.0", "url": "http://hub:8181"},  # noqa: S104 - as in the hub's pod
+        # beside the hub's database, absolute: the broker and the authenticator open the same file
+        "RevocationStore": {"path": str(tmp_path / "revocations.sqlite")},
     }
 
 
