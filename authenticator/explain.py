@@ -210,8 +210,8 @@ def render_revocations(answer: dict) -> str:
     else:
         lines = [f"{len(answer['revocations'])} revoked:"]
         for r in answer["revocations"]:
-            denied = {True: "denied in AWS", False: "NOT denied in AWS yet", None: "AWS unknown"}[r["denied_in_aws"]]
-            lines.append(f"- {r['user']} ({r['oid']}), since {_when(r['revoked_at'])}, by {r['revoked_by']}: {denied}")
+            since = f"since {_when(r['revoked_at'])}, by {r['revoked_by']}"
+            lines.append(f"- {r['user']} ({r['oid']}), {since}; in AWS: {r['in_aws']}")
     if aws["problem"]:
         lines.append(f"AWS could not be read: {aws['problem']}")
     else:

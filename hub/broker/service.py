@@ -160,15 +160,21 @@ class Broker:
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
         self.revoker = revoker
 
+    async def whoami(self, token: str) -> dict:
+        """Whose the token is (the hub's answer). A revoked person is refused here, whatever kind of token they hold:
+        every path that issues credentials starts with this call."""
+        whoami = await self.hub.whoami(token)
+        refusal = self.revoker.refusal_for(whoami["name"]) if whoami.get("kind") == "user" else None
+        if refusal:
+            refusal.user = whoami["name"]
+            raise refusal
+        return whoami
+
     async def grant_for(self, token: str, server_name: str) -> Grant:
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
-        whoami = await self.hub.whoami(token)
+        whoami = await self.whoami(token)
         try:
-            # A revoked person is refused here, whatever kind of token they hold: the one place that knows whose it is.
-            revoked = self.revoker.refusal_for(whoami["name"]) if whoami.get("kind") == "user" else None
-            if revoked:
-                raise revoked
             name = identify(whoami, server_name=server_name)
 
             async def resolve():
@@ -210,6 +216,8 @@ class Broker:
 
 
 class BaseHandler(web.RequestHandler):
+    methods_answered = "the broker's endpoints answer GET."  # the 405 refusal's hint
+
     @property
     def broker(self) -> Broker:
         return self.settings["broker"]
@@ -252,7 +260,7 @@ class BaseHandler(web.RequestHandler):
             refusal = Refusal(
                 405,
                 errors.METHOD_NOT_ALLOWED,
-                f"{self.request.method} is not answered here: the broker's endpoints answer GET.",
+                f"{self.request.method} is not answered here: {self.methods_answered}",
             )
         if isinstance(refusal, Refusal):
             self.broker.metrics.refused.labels(refusal.reason).inc()

@@ -163,7 +163,8 @@ class Revoker:
         return {"revocation": revocation_json(lifted), "aws": aws}, aws["updated"]
 
     async def listing(self) -> dict:
-        """Who is revoked (who, oid, when, by whom), and whether the policy in AWS denies each of them."""
+        """Who is revoked (who, oid, when, by whom), and whether the policy in AWS denies each of them (``in_aws``:
+        denied, nothing left to deny, NOT denied yet, unknown)."""
         revoked = self.store.revoked()
         try:
             version, denied = await asyncio.to_thread(self.policy.denied)
@@ -174,7 +175,13 @@ class Revoker:
         people = []
         for r in revoked:
             entry = revocation_json(r)
-            # Entries older than every session are dropped from the policy on purpose: nothing is left to deny.
-            entry["denied_in_aws"] = None if denied is None else (r.oid in denied or expires_at(r.entry) <= now)
+            if denied is None:
+                entry["in_aws"] = "unknown"
+            elif r.oid in denied:
+                entry["in_aws"] = "denied"
+            elif expires_at(r.entry) <= now:  # dropped from the policy on purpose: every session they held expired
+                entry["in_aws"] = "nothing left to deny"
+            else:
+                entry["in_aws"] = "NOT denied yet"
             people.append(entry)
         return {"revocations": people, "aws": aws}

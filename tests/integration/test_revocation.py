@@ -208,7 +208,7 @@ def test_revoke_stops_everything_of_one_person_and_unrevoke_restores_sign_in(
     listed = entra_access(hub, alex, "revocations")
     assert listed.returncode == 0, listed.stderr
     assert re.fullmatch(
-        rf"1 revoked:\n- ana \({ana_oid}\), since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC, by alex: denied in AWS\n"
+        rf"1 revoked:\n- ana \({ana_oid}\), since \d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d UTC, by alex; in AWS: denied\n"
         rf"Revocations policy {POLICY_ARN}, version v\d+\.\n",
         listed.stdout,
     )
@@ -264,6 +264,11 @@ def test_the_broker_refuses_a_revoked_person_before_the_hub_does(jupyterhub, rev
     )
     refused = requests.get(api, timeout=30)
     assert (refused.status_code, refused.json()["error"]) == (401, "no-token")
+    refused = requests.put(api, headers={"Authorization": f"token {admin}"}, timeout=30)
+    assert (refused.status_code, refused.json()["message"]) == (
+        405,
+        "PUT is not answered here: v1/revocations answers GET (the list) and POST (revoke).",
+    )
     assert requests.get(api, headers={"Authorization": f"token {admin}"}, timeout=30).json()["revocations"] == []
     result = entra_access(hub, admin, "revoke", "rita")
     assert result.returncode == 0, result.stderr

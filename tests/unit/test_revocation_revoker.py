@@ -179,3 +179,31 @@ def test_unrevoke_lifts_and_rewrites_the_policy_with_the_unrevoked_entry(store):
         "not-revoked",
         "'ana' is not revoked; nothing to undo.",
     )
+
+
+class StoredPolicy(RecordingPolicy):
+    def __init__(self, denied=None, refuse=None):
+        super().__init__(refuse)
+        self._denied = denied
+
+    def denied(self):
+        if self.refuse:
+            raise RevocationPolicyError(self.refuse)
+        return "v3", self._denied
+
+
+def test_the_list_says_whether_aws_denies_each_person(store):
+    sam, bo = "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f", "f0e1d2c3-b4a5-4968-8776-655443322110"
+    store.revoke("sam", sam, "alex", now=NOW - 13 * 3600)  # every session sam held has expired: not in the policy
+    store.revoke("ana", ANA, "alex", now=NOW - 60)
+    store.revoke("bo", bo, "bea", now=NOW - 30)  # the policy was not written after bo's revocation
+    listing = asyncio.run(revoker(store, RecordingHub({}), StoredPolicy(denied={ANA})).listing())
+    assert [(r["user"], r["oid"], r["revoked_at"], r["revoked_by"], r["in_aws"]) for r in listing["revocations"]] == [
+        ("sam", sam, "2027-01-14T19:00:00Z", "alex", "nothing left to deny"),
+        ("ana", ANA, "2027-01-15T07:59:00Z", "alex", "denied"),
+        ("bo", bo, "2027-01-15T07:59:30Z", "bea", "NOT denied yet"),
+    ]
+    assert listing["aws"] == {"policy_arn": ARN, "version": "v3", "problem": None}
+    unreadable = asyncio.run(revoker(store, RecordingHub({}), StoredPolicy(refuse="AWS IAM refused …")).listing())
+    assert {r["in_aws"] for r in unreadable["revocations"]} == {"unknown"}
+    assert unreadable["aws"] == {"policy_arn": ARN, "version": None, "problem": "AWS IAM refused …"}
