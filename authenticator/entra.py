@@ -13,6 +13,8 @@ What it fixes in oauthenticator's stock ``AzureAdOAuthenticator``:
   Entra gives when ``openid`` is not asked for, and some deployments always) keeps the stored identity.
 - A person is found by their immutable object id (``oid``): a changed user principal name keeps the account and its
   S3 home. Guests are recognised by the ``idp`` claim and named from their own address.
+- A person a hub admin revoked (``entra-access revoke``; ``RevocationStore``) is refused at sign-in with a page that
+  says so, and signed out at their next re-check.
 
 Override points used, as oauthenticator documents them: ``get_token_info``, ``token_to_user``,
 ``user_info_to_username``, ``build_auth_state_dict``, ``update_auth_model``, ``get_user_groups``, ``check_allowed``,
@@ -22,6 +24,7 @@ Override points used, as oauthenticator documents them: ``get_token_info``, ``to
 import os
 import secrets
 import time
+from functools import cached_property
 
 from cryptography.fernet import InvalidToken
 from jupyterhub import crypto, orm
@@ -759,10 +762,13 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         if self._accounts_by_oid is not None:
             self._accounts_by_oid[oid] = username
 
+    @cached_property
+    def _revocations(self) -> RevocationStore:
+        return RevocationStore(config=self.config)
+
     def _revocation(self, username, oid):
         """The person's open revocation (``entra-access revoke``), if any; none when no store is configured."""
-        store = RevocationStore(config=self.config)
-        return store.find(username=username, oid=oid) if store.path else None
+        return self._revocations.find(username=username, oid=oid) if self._revocations.path else None
 
     def _refuse_if_revoked(self, username, oid):
         revocation = self._revocation(username, oid)
