@@ -11,3 +11,11 @@ ISSUE_SCOPE = f"custom:{SERVICE_NAME}:issue"
 DEFAULT_PORT = 8181
 # The server's role choice, as the spawner stores it in the server's user_options.
 ROLE_OPTION = "aws_access_group"
+# Tokens for purposes other than a server (each the only scope of its token, held by people for themselves only):
+# a laptop's AWS profile (issue 14; the token's note names the access group) and one scheduled run (issue 13).
+LAPTOP_SCOPE = f"custom:{SERVICE_NAME}:laptop"
+LAPTOP_NOTE_PREFIX = "aws-laptop:"
+JOB_SCOPE = f"custom:{SERVICE_NAME}:job"
+# The scheduler (Airflow) is the hub service SCHEDULER_SERVICE_NAME; its token's scope lets it only start due runs.
+SCHEDULER_SERVICE_NAME = "notebook-scheduler"
+RUN_JOBS_SCOPE = f"custom:{SERVICE_NAME}:run-jobs"

@@ -16,6 +16,9 @@ from .contract import ISSUE_SCOPE, ROLE_OPTION
 from .errors import Refusal
 from .minting import Grant
 
+# STS's limit on RoleSessionName.
+SESSION_NAME_MAX = 64
+
 
 def server_scope(scope: str, username: str, server_name: str = "") -> str:
     """``scope`` filtered to one server, as JupyterHub expands ``<scope>!server`` in a server token's role."""
@@ -70,9 +73,22 @@ def chosen_access_group(user_options: dict, eligible: list[EligibleRole]) -> str
     )
 
 
+def session_name(username: str, suffix: str = "") -> str:
+    """The STS session name: the username, then what kind of session it is (``sam-laptop``, ``sam-job-<id>``).
+
+    STS allows 64 characters (``[\\w+=,.@-]``); usernames are safe names of at most 48, so the username part is
+    shortened when a suffix would not fit (the session tag ``user`` always carries the whole name).
+    ref: https://docs.aws.amazon.com/STS/latest/APIReference/API_AssumeRole.html (RoleSessionName)
+    """
+    if not suffix:
+        return username
+    tail = f"-{suffix}"
+    return username[: SESSION_NAME_MAX - len(tail)] + tail
+
+
 def decide_grant(user_model: dict, policy: AccessPolicy, server_name: str = "") -> Grant:
-    """The grant for the person in ``user_model`` (read with ``admin:auth_state`` and ``read:servers``)."""
-    name = user_model["name"]
+    """The grant for a running server of the person in ``user_model`` (read with ``admin:auth_state`` and
+    ``read:servers``): the role the server was started with."""
     server = (user_model.get("servers") or {}).get(server_name)
     if server is None or server.get("stopped"):
         label = f"server {server_name!r}" if server_name else "default server"
@@ -81,28 +97,50 @@ def decide_grant(user_model: dict, policy: AccessPolicy, server_name: str = "") 
             errors.NO_SERVER,
             f"Your {label} is not running, so no credentials are issued for it. Start it from the hub's home page.",
         )
+    eligible = _eligible(user_model)
+    access_group = chosen_access_group(server.get("user_options") or {}, eligible)
+    return decide_grant_for(
+        user_model,
+        policy,
+        access_group,
+        not_eligible=f"You are no longer eligible for the role of access group {access_group!r} this server was "
+        "started with (your roles now: {roles}). Stop the server and start it again with one of them.",
+    )
+
+
+def _eligible(user_model: dict) -> list[EligibleRole]:
     auth_state = user_model.get("auth_state") or {}
     eligible = eligible_roles(auth_state)
-    oid = (auth_state.get("entra") or {}).get("oid")
-    if not eligible or not oid:
+    if not eligible or not (auth_state.get("entra") or {}).get("oid"):
         raise Refusal(
             403,
             errors.ROLE_NOT_ELIGIBLE,
             "You are not in any Entra ID group that grants an AWS role any more. Ask to be added to one, then sign "
             "in again.",
         )
-    access_group = chosen_access_group(server.get("user_options") or {}, eligible)
+    return eligible
+
+
+def decide_grant_for(
+    user_model: dict,
+    policy: AccessPolicy,
+    access_group: str,
+    *,
+    not_eligible: str,
+    session_suffix: str = "",
+    extra_tags: tuple[tuple[str, str], ...] = (),
+) -> Grant:
+    """The grant for the person in ``user_model`` and one of their access groups, whatever asks for it (a server, a
+    laptop token, a scheduled run): the person must still be eligible for it (``auth_state`` as the hub's last
+    membership check left it). ``not_eligible`` is the refusal's text; ``{roles}`` in it becomes their roles now."""
+    eligible = _eligible(user_model)
     entry = next((r for r in eligible if r.get("access_group") == access_group), None)
     group = policy.group(access_group)
     if entry is None or group is None or group.role_arn != entry.get("role_arn"):
         names = ", ".join(r.get("display_name", r["access_group"]) for r in eligible)
-        raise Refusal(
-            403,
-            errors.ROLE_NOT_ELIGIBLE,
-            f"You are no longer eligible for the role of access group {access_group!r} this server was started with "
-            f"(your roles now: {names}). Stop the server and start it again with one of them.",
-        )
-    username = safe_name(name)
+        raise Refusal(403, errors.ROLE_NOT_ELIGIBLE, not_eligible.format(roles=names))
+    username = safe_name(user_model["name"])
+    oid = user_model["auth_state"]["entra"]["oid"]
     deployment = policy.deployment
     try:
         session_policy = packed_session_policy(
@@ -110,4 +148,11 @@ def decide_grant(user_model: dict, policy: AccessPolicy, server_name: str = "") 
         )
     except SessionPolicyTooLarge as e:
         raise Refusal(502, errors.POLICY_TOO_LARGE, str(e)) from None
-    return Grant(username=username, oid=oid, group=group, session_policy=session_policy)
+    return Grant(
+        username=username,
+        oid=oid,
+        group=group,
+        session_policy=session_policy,
+        session_name=session_name(username, session_suffix),
+        extra_tags=extra_tags,
+    )

@@ -143,8 +143,13 @@ class Broker:
 
     @staticmethod
     def credential_key(grant: Grant) -> tuple:
-        """Credentials are cached per person, role and session policy."""
-        return (grant.username, grant.role_arn, hashlib.sha256(grant.session_policy.encode()).hexdigest())
+        """Credentials are cached per person, role, session name (what kind of session) and session policy."""
+        return (
+            grant.username,
+            grant.role_arn,
+            grant.session_name,
+            hashlib.sha256(grant.session_policy.encode()).hexdigest(),
+        )
 
     async def credentials(self, token: str, server_name: str) -> tuple[Grant, Credentials, bool]:
         grant = await self.grant_for(token, server_name)
@@ -160,7 +165,7 @@ class Broker:
             grant.oid,
             grant.group.name,
             grant.role_arn,
-            grant.username,
+            grant.session_name,
             credentials.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
             source,
         )
@@ -248,7 +253,7 @@ class CheckHandler(BaseHandler):
                     "access_group": grant.group.name,
                     "display_name": grant.group.display_name,
                     "role_arn": grant.role_arn,
-                    "session_name": grant.username,
+                    "session_name": grant.session_name,
                     "expiration": credentials.credential_process_json()["Expiration"],
                     "source": "cache" if from_cache else "sts",
                 }
