@@ -80,6 +80,7 @@ async def serve(
         metrics,
         credential_cache_class(settings.cache_margin_seconds),
         TTLCache(settings.token_cache_seconds),
+        settings.laptop_token_max_days,
     )
     app = make_app(broker, hub_auth.base_url)
     app.listen(settings.port, settings.ip, xheaders=True)
