@@ -106,7 +106,8 @@ def laptop_access_group(token_model: dict, policy: AccessPolicy, max_days: int) 
         )
     created, expires = _utc(token_model.get("created")), _utc(token_model.get("expires_at"))
     if expires is None or created is None or (expires - created).total_seconds() > max_days * 86400:
-        lifetime = "never expires" if expires is None else f"is valid for {(expires - created).days} days"
+        days = None if expires is None else round((expires - created).total_seconds() / 86400)
+        lifetime = "never expires" if days is None else f"is valid for {days} days"
         raise Refusal(
             403,
             errors.LAPTOP_TOKEN_LIFETIME,
