@@ -17,7 +17,7 @@ import pytest
 import requests
 import yaml
 
-from tests.fixtures.jupyterhub import person, start_hub, stop_hub
+from tests.fixtures.jupyterhub import person, sign_in_through_entra, start_hub, stop_hub
 from tests.fixtures.tools import missing_tool
 
 pytestmark = pytest.mark.integration
@@ -307,3 +307,65 @@ def test_every_refusal_is_shown_by_the_aws_cli_in_words_and_nothing_is_issued(hu
     log = hub.log()
     for reason in ("laptop-access-off", "laptop-token-lifetime", "not-a-server-token", "not-purpose-only"):
         assert f"refused status=403 reason={reason} user=max " in log
+
+
+# ---- with Entra ID: no sign-in behind a laptop token, membership still followed ---------------------------------
+
+SALES = "b40d5c06-f477-42fc-9c90-d4e455f472d7"  # in no access group of the policy
+
+
+def test_a_laptop_token_needs_no_entra_sign_in_but_follows_membership(entra_hub, entra_emulator_reset):
+    """The owner's Entra refresh token is refused (revoked sessions, or weeks without signing in): their laptop still
+    gets credentials while they are in the group, read from Graph with the hub's application token; their browser
+    session is signed out as before; out of every access group, the laptop is refused saying so."""
+    hub, emulator = entra_hub, entra_emulator_reset
+    emulator.set_modes(token_lifetime_seconds=2)  # every membership check finds the person's Entra tokens expired
+    browser = sign_in_through_entra(hub, emulator, "olga@contoso.example").browser
+    token, _ = api_token(
+        hub, "olga", scopes=["custom:aws-credentials:laptop!user"], note="aws-laptop:data-engineers", expires_in=3600
+    )
+    emulator.revoke_sessions("olga@contoso.example")
+    time.sleep(2.5)  # her Entra tokens have expired, and cannot be refreshed any more
+
+    def laptop():
+        headers = {"Authorization": f"token {token}", "X-AWS-Credentials-Client": "laptop"}
+        return requests.get(f"{hub.broker_url()}v1/credentials", headers=headers, timeout=30)
+
+    log_before = len(hub.log())
+    answer = laptop()
+    assert answer.status_code == 200, answer.text
+    arn = "arn:aws:sts::123456789012:assumed-role/jupyterhub-data-engineer/olga-laptop"
+    assert caller_arn(hub, answer.json()) == arn
+    assert "Signing olga out" not in hub.log()[log_before:]  # no Entra refresh was tried for the laptop
+
+    time.sleep(1.1)  # one check interval: the browser session is re-checked as before, and signed out
+    home = browser.get(f"{hub.url}/hub/home", allow_redirects=False, timeout=30)
+    assert home.status_code == 302 and "/hub/login" in home.headers["Location"]
+    assert "Signing olga out: tokens could not be refreshed" in hub.log()[log_before:]
+
+    emulator.set_groups("olga@contoso.example", [SALES])
+    time.sleep(1.1)
+    refused = laptop()
+    assert (refused.status_code, refused.json()) == (
+        403,
+        {
+            "error": "role-not-eligible",
+            "message": "You are not in any Entra ID group that grants an AWS role any more. Ask to be added to one, "
+            "then sign in again.",
+        },
+    )
+    assert "access_key" not in refused.text.lower()
+
+
+def caller_arn(hub, answer: dict) -> str:
+    import boto3
+
+    sts = boto3.client(
+        "sts",
+        endpoint_url=hub.moto,
+        region_name="us-east-1",
+        aws_access_key_id=answer["AccessKeyId"],
+        aws_secret_access_key=answer["SecretAccessKey"],
+        aws_session_token=answer["SessionToken"],
+    )
+    return sts.get_caller_identity()["Arn"]
