@@ -3,7 +3,7 @@ credential broker's process (its pages and its scheduler API).
 
 Values are validated before they get here (``validation.py``); the store keeps them and enforces what must hold
 whatever the caller: a job's name is unique per owner, a schedule tick or a "Run now" request starts at most one
-run (the ``claim`` column, unique while a start holds it), and only an open run has a token.
+run (the ``claim`` column, unique while a start holds it), and only a running run's token gets credentials.
 
 A run's life: ``queued`` (asked for with "Run now", waiting for the scheduler) -> ``running`` (the scheduler started
 it; ``token_id`` is its hub token once issued) -> ``success`` or ``failed`` (with the reason in words). A start the
@@ -55,7 +55,7 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     notebook_version TEXT,           -- the S3 version run (pinned for "run again exactly")
     parameters TEXT,                 -- JSON the run used (pinned for "run again exactly")
-    token_id TEXT                    -- the open run's hub token
+    token_id TEXT                    -- the run's hub token (deleted from the hub when the run closes)
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job_id, requested_at);
 CREATE INDEX IF NOT EXISTS runs_by_token ON runs (token_id);
@@ -273,6 +273,13 @@ class JobStore:
         row = self.db.execute("SELECT * FROM runs WHERE token_id = ? AND state = ?", (token_id, RUNNING)).fetchone()
         return None if row is None else _run(row)
 
+    def last_run_for_token(self, token_id: str) -> Run | None:
+        """The latest run that had this hub token, open or not (to say why a token gets nothing)."""
+        row = self.db.execute(
+            "SELECT * FROM runs WHERE token_id = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1", (token_id,)
+        ).fetchone()
+        return None if row is None else _run(row)
+
     def request_run(
         self,
         job_id: str,
@@ -398,7 +405,7 @@ class JobStore:
             if row is None:
                 return None
             db.execute(
-                "UPDATE runs SET state = ?, reason = ?, finished_at = ?, token_id = NULL, "
+                "UPDATE runs SET state = ?, reason = ?, finished_at = ?, "
                 "notebook_version = COALESCE(?, notebook_version) WHERE id = ?",
                 (state, reason, _text(self.clock()), notebook_version, run_id),
             )
@@ -416,8 +423,7 @@ class JobStore:
             (*arguments, QUEUED, RUNNING),
         ).fetchall()
         db.execute(
-            f"UPDATE runs SET state = ?, reason = ?, finished_at = ?, token_id = NULL "  # noqa: S608
-            f"WHERE {where} AND state IN (?, ?)",
+            f"UPDATE runs SET state = ?, reason = ?, finished_at = ? WHERE {where} AND state IN (?, ?)",  # noqa: S608
             (FAILED, reason, _text(self.clock()), *arguments, QUEUED, RUNNING),
         )
         return [_run(row) for row in rows]

@@ -169,8 +169,8 @@ def test_finish_closes_a_run_once(store, clock):
     before = store.finish(run.id, state=SUCCESS, reason=None, notebook_version="v9")
     assert before.token_id == "a7"
     after = store.run(run.id)
-    assert (after.state, after.token_id, after.notebook_version, after.duration_seconds) == (SUCCESS, None, "v9", 180)
-    assert store.open_run_for_token("a7") is None
+    assert (after.state, after.notebook_version, after.duration_seconds) == (SUCCESS, "v9", 180)
+    assert store.open_run_for_token("a7") is None and store.last_run_for_token("a7") == after
     assert store.finish(run.id, state=FAILED, reason="again", notebook_version=None) is None
     with pytest.raises(ValueError, match="a run finishes as success or failed, not 'running'"):
         store.finish(run.id, state=RUNNING, reason=None, notebook_version=None)
@@ -185,9 +185,10 @@ def test_pausing_closes_open_runs_and_requests(store):
     closed = store.set_paused(job.id, True, "The job was paused.")
     assert {r.id for r in closed} == {running.id, queued.id}
     assert [r.token_id for r in closed if r.id == running.id] == ["a1"]
-    assert {(r.state, r.reason, r.token_id) for r in (store.run(running.id), store.run(queued.id))} == {
-        (FAILED, "The job was paused.", None)
+    assert {(r.state, r.reason) for r in (store.run(running.id), store.run(queued.id))} == {
+        (FAILED, "The job was paused.")
     }
+    assert store.open_run_for_token("a1") is None and store.last_run_for_token("a1").id == running.id
     assert store.job(job.id).paused is True and store.run(untouched.id).state == RUNNING
     # A paused job's start that had already claimed its tick can no longer record a token.
     assert store.started(running.id, token_id="a1", notebook_version=None, parameters={}) is None
