@@ -20,6 +20,7 @@ from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
 from hub.kubernetes_secrets import is_secret_env_name
 from hub.spawn import FORBIDDEN_VARIABLES
 from tests.kubernetes.chart import REPO, hub_network_policy
+from tests.kubernetes.test_checkov import failures, run_checkov, skip_annotations
 from tests.kubernetes.test_network_policy import (
     COREDNS,
     CUSTOM_NETWORKING_POD,
@@ -270,6 +271,52 @@ def test_nothing_may_connect_to_a_job_pod(job_policy, source):
 def test_the_hub_admits_job_pods_and_the_dag_processor_to_the_broker(merged_values, source, port, expected):
     ingress = hub_network_policy(merged_values)["spec"]["ingress"]
     assert allowed(ingress, "ingress", source, port, receiver=HUB_POD) is expected
+
+
+# ---- checkov, on the job pod, its network policy and the Airflow image -----------------------------------------------
+
+INIT = "the block-cloud-metadata init container only (iptables before the notebook, as in user pods)"
+JOB_POD_SKIPS = {
+    "CKV_K8S_16": f"privileged: {INIT}; the base container is not",
+    "CKV_K8S_20": f"allowPrivilegeEscalation not false: {INIT}; the base container sets it false",
+    "CKV_K8S_22": f"writable root file system: {INIT} (iptables takes a lock under /run); the base container's is "
+    "read-only",
+    "CKV_K8S_25": f"adds NET_ADMIN: {INIT}; the base container drops ALL",
+    "CKV_K8S_28": f"NET_RAW not dropped: {INIT}; the base container drops ALL",
+    "CKV_K8S_37": f"capabilities not dropped: {INIT}; the base container drops ALL",
+    "CKV_K8S_40": "uid 1000 (jovyan, the user image's owner of home, as in user pods): with no host mounts, no "
+    "capabilities and no privilege escalation, sharing a uid with the host gives nothing",
+    "CKV_K8S_43": "images by tag, not digest: the Airflow image's tag is a per-build git commit; the init container's "
+    "is the jupyterhub chart's pinned network-tools tag",
+    "CKV_K8S_15": "pull policy IfNotPresent: images are tagged per build, so a tag never changes its content",
+    "CKV_K8S_35": "the scheduler's token arrives as an environment variable from the Secret (secretKeyRef) because "
+    "that is how scheduler/ reads it; what matters, no value in the pod spec, holds",
+    "CKV_K8S_8": "no liveness probe: a job pod runs one task to its end; Airflow's heartbeats watch it",
+    "CKV_K8S_9": "no readiness probe: nothing connects to a job pod",
+}
+
+
+@pytest.fixture
+def scanned(job_pod, job_policy, tmp_path):
+    """The job pod and its network policy as the cluster gets them (in the hub's namespace), as YAML files."""
+    pod = copy.deepcopy(job_pod)
+    pod["metadata"]["namespace"] = "jupyterhub"
+    pod["metadata"]["annotations"] = skip_annotations(JOB_POD_SKIPS)
+    policy = copy.deepcopy(job_policy)
+    policy["metadata"]["namespace"] = "jupyterhub"
+    files = {"job-pod.yaml": pod, "job-network-policy.yaml": policy}
+    for name, document in files.items():
+        (tmp_path / name).write_text(yaml.safe_dump(document))
+    return [tmp_path / name for name in files]
+
+
+def test_checkov_passes_on_the_job_pod_its_network_policy_and_the_airflow_image(scanned):
+    reports = run_checkov([*scanned, REPO / "hub" / "images" / "airflow" / "Dockerfile"])
+    assert {report.get("check_type") for report in reports} >= {"kubernetes", "dockerfile"}
+    assert sum(report.get("summary", {}).get("passed", 0) for report in reports) > 50, "checkov ran its checks"
+    assert failures(reports) == []
+    skipped = {check["check_id"] for report in reports for check in report["results"].get("skipped_checks", [])}
+    assert skipped == {*JOB_POD_SKIPS, "CKV_DOCKER_2", "CKV_DOCKER_7"}, "a skip that no longer applies goes"
 
 
 # ---- the chart values ----------------------------------------------------------------------------------------------
