@@ -107,7 +107,7 @@ class EntraHubAdminsSecurityManager(FabAirflowSecurityManagerOverride):
         flash(sign_in_failed(reason), "warning")
         return {}
 
-    def auth_user_oauth(self, userinfo):
+    def auth_user_oauth(self, userinfo, rotate_session_id=True):
         if userinfo and not userinfo.get("role_keys"):
             user = self.find_user(username=userinfo["username"])
             if user is not None and user.roles:
@@ -116,7 +116,7 @@ class EntraHubAdminsSecurityManager(FabAirflowSecurityManagerOverride):
             log.info("Airflow UI sign-in refused for %s: not a hub admin", userinfo["username"])
             flash(NOT_A_HUB_ADMIN, "warning")
             return None
-        return super().auth_user_oauth(userinfo)
+        return super().auth_user_oauth(userinfo, rotate_session_id)
 
 
 AUTH_TYPE = AUTH_OAUTH
