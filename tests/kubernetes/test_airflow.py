@@ -21,6 +21,7 @@ from hub.kubernetes_secrets import is_secret_env_name
 from hub.spawn import FORBIDDEN_VARIABLES
 from tests.kubernetes.chart import REPO, hub_network_policy
 from tests.kubernetes.test_checkov import failures, run_checkov, skip_annotations
+from tests.kubernetes.test_images import hashed_pins, instructions, pins
 from tests.kubernetes.test_network_policy import (
     COREDNS,
     CUSTOM_NETWORKING_POD,
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.kubernetes
 
 KUBERNETES_VERSION = "1.32.0"
 AIRFLOW_VALUES = REPO / "helm" / "airflow-values.yaml"
+AIRFLOW_IMAGE_DIR = REPO / "hub" / "images" / "airflow"
 JOB_NETWORK_POLICY = REPO / "helm" / "airflow-job-network-policy.yaml"
 RELEASE = "airflow"
 # What an administrator's site values add (helm/README.md, "Scheduled runs"): the image and the app registration.
@@ -122,10 +124,8 @@ def test_the_validation_is_not_vacuous(job_pod):
         kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
 
 
-def test_the_job_pod_runs_the_airflow_image_built_on_the_user_image(job_pod):
+def test_the_job_pod_runs_the_airflow_image(job_pod):
     assert base(job_pod)["image"] == ":".join(AIRFLOW_IMAGE)
-    dockerfile = (REPO / "hub" / "images" / "airflow" / "Dockerfile").read_text()
-    assert re.search(r"^FROM \$\{USER_IMAGE\}$", dockerfile, re.MULTILINE)
 
 
 def test_the_schedulers_token_is_a_secret_reference_and_no_secret_value_is_in_the_pod(job_pod):
@@ -206,6 +206,41 @@ def test_airflow_cfg_is_the_charts_configmap_read_only(job_pod):
 def test_an_expression_the_test_cannot_render_fails_it():
     with pytest.raises(AssertionError, match=r"uses \{\{ \.Values\.secret \}\}"):
         render("value: {{ .Values.secret }}")
+
+
+# ---- the Airflow image (it cannot be built here) -------------------------------------------------------------------
+
+
+def test_the_airflow_image_is_the_user_image_plus_airflow_in_a_virtualenv_run_as_the_user():
+    steps = instructions(AIRFLOW_IMAGE_DIR / "Dockerfile")
+    assert steps[:2] == [("ARG", "USER_IMAGE"), ("FROM", "${USER_IMAGE}")]
+    assert [arguments for keyword, arguments in steps if keyword == "USER"][-1] == "1000"
+    install = [arguments for keyword, arguments in steps if "pip install" in arguments]
+    assert install == [
+        "python3 -m venv /opt/airflow-venv && /opt/airflow-venv/bin/python -m pip install --no-cache-dir "
+        "--require-hashes -r /tmp/requirements.txt && /opt/airflow-venv/bin/python -m pip check "
+        "&& rm /tmp/requirements.txt"
+    ]
+    # papermill's python3 kernel is the user image's Python: notebooks import what they import in JupyterLab.
+    [kernel] = [arguments for keyword, arguments in steps if "kernel.json" in arguments]
+    assert '"argv": ["/usr/local/bin/python3", "-m", "ipykernel_launcher"' in kernel
+    assert "/opt/airflow-venv/share/jupyter/kernels/python3/kernel.json" in kernel
+
+
+def test_the_airflow_image_pins_everything_with_hashes_at_the_versions_that_matter(values):
+    image = pins(AIRFLOW_IMAGE_DIR / "requirements.txt")
+    assert image["apache-airflow"] == values["airflowVersion"]
+    assert {"apache-airflow-providers-cncf-kubernetes", "apache-airflow-providers-fab", "authlib", "papermill"} <= set(
+        image
+    )
+    assert "psycopg2-binary" in image or "psycopg2" in image
+    hub = pins(REPO / "requirements" / "hub.txt")
+    signing_in = ("msal", "pydantic", "pyjwt", "pyyaml", "cryptography")  # what authenticator/ runs on at the hub
+    assert {name: image[name] for name in signing_in} == {name: hub[name] for name in signing_in}
+    assert all(count >= 1 for count in hashed_pins(AIRFLOW_IMAGE_DIR / "requirements.txt").values())
+    user_python = re.search(r"^FROM python:(3\.\d+)\.", (REPO / "hub/images/user/Dockerfile").read_text(), re.MULTILINE)
+    header = (AIRFLOW_IMAGE_DIR / "requirements.txt").read_text().splitlines()[1]
+    assert f"-p {user_python[1]}" in header, "compiled for the user image's Python"
 
 
 # ---- the job pods' network policy ----------------------------------------------------------------------------------
