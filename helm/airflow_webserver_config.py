@@ -92,7 +92,7 @@ class EntraHubAdminsSecurityManager(FabAirflowSecurityManagerOverride):
     def get_oauth_user_info(self, provider, resp):
         # Authlib puts the id_token's claims under "userinfo" only after checking its nonce against this session.
         if provider != PROVIDER_NAME or "id_token" not in resp or "userinfo" not in resp:
-            flash(sign_in_failed("Entra ID's answer carried no id_token for this sign-in"), "warning")
+            flash(sign_in_failed("Entra ID's answer carried no id_token tied to this sign-in"), "warning")
             return {}
         try:
             claims, groups = asyncio.run(_claims_and_groups(resp["id_token"]))
