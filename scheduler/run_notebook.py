@@ -325,7 +325,7 @@ def run(
         grant = RunGrant.from_answer(answer)
     except RunFailed as e:
         if isinstance(answer.get("run_id"), str):  # started, so it must end: the broker deletes its token
-            access.finish_run(answer["run_id"], "failed", e.reason, None)
+            report_finish(access, answer["run_id"], "failed", e.reason, None)
         raise
     log.info("Run %s of job %s: notebook %s as %s", grant.run_id, job_id, grant.notebook_location, grant.session_name)
     workdir = Path(tempfile.mkdtemp(prefix="notebook-run-"))  # 0700
@@ -334,8 +334,13 @@ def run(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     log.info("Run %s: %s%s", grant.run_id, state, f" ({reason})" if reason else "")
-    try:
-        access.finish_run(grant.run_id, state, reason, version)
-    except (BrokerRefused, BrokerUnreachable) as e:
-        log.error("Run %s: the broker was not told how it ended: %s", grant.run_id, e)
+    report_finish(access, grant.run_id, state, reason, version)
     return RunResult(grant.run_id, state, reason, version)
+
+
+def report_finish(access: SchedulerAccess, run_id: str, state: str, reason: str | None, version: str | None) -> None:
+    try:
+        access.finish_run(run_id, state, reason, version)
+    except (BrokerRefused, BrokerUnreachable) as e:
+        # The run token still expires on its own (NotebookJobs.max_run_seconds); the page shows the run unfinished.
+        log.error("Run %s: the broker was not told how it ended: %s", run_id, e)
