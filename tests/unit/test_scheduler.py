@@ -2,6 +2,7 @@
 the broker client's refusals, Airflow's own environment. No Airflow here (tests/integration/test_scheduled_runs.py)."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -61,7 +62,7 @@ def test_jobs_become_dags_and_a_paused_job_has_no_schedule():
     ],
 )
 def test_a_malformed_job_list_is_refused_whole(answer, message):
-    with pytest.raises(BadJobList, match="^" + message.replace("(", r"\(").replace(".", r"\.")):
+    with pytest.raises(BadJobList, match="^" + re.escape(message)):
         jobs_from_answer(answer)
 
 
@@ -108,9 +109,11 @@ def test_the_scheduler_reads_its_token_and_the_brokers_url_from_its_environment(
         {"NOTEBOOK_SCHEDULER_TOKEN": "t", "NOTEBOOK_SCHEDULER_BROKER_URL": "http://hub:8181/services/aws-credentials/"}
     )
     assert access.url("v1/scheduler/jobs") == "http://hub:8181/services/aws-credentials/v1/scheduler/jobs"
-    with pytest.raises(BrokerUnreachable, match="^NOTEBOOK_SCHEDULER_TOKEN is not set in Airflow's environment"):
+    with pytest.raises(
+        BrokerUnreachable, match="^" + re.escape("NOTEBOOK_SCHEDULER_TOKEN is not set in Airflow's environment")
+    ):
         SchedulerAccess.from_environment({"NOTEBOOK_SCHEDULER_BROKER_URL": "http://hub"})
-    with pytest.raises(BrokerUnreachable, match="^NOTEBOOK_SCHEDULER_BROKER_URL is not set"):
+    with pytest.raises(BrokerUnreachable, match="^" + re.escape("NOTEBOOK_SCHEDULER_BROKER_URL is not set")):
         SchedulerAccess.from_environment({"NOTEBOOK_SCHEDULER_TOKEN": "t"})
 
 
@@ -131,9 +134,13 @@ def test_the_run_grant_hides_its_token_and_refuses_an_incomplete_answer():
     assert RunGrant.from_answer({**ANSWER, "notebook_version": "v7"}).notebook_location == (
         "s3://notebooks/home/sam/daily.ipynb (version v7)"
     )
-    with pytest.raises(RunFailed, match="^the credential broker's answer to the run start lacks 'output_prefix'"):
+    with pytest.raises(
+        RunFailed, match="^" + re.escape("the credential broker's answer to the run start lacks 'output_prefix'")
+    ):
         RunGrant.from_answer({k: v for k, v in ANSWER.items() if k != "output_prefix"})
-    with pytest.raises(RunFailed, match="^the credential broker's answer to the run start is incomplete"):
+    with pytest.raises(
+        RunFailed, match="^" + re.escape("the credential broker's answer to the run start is incomplete")
+    ):
         RunGrant.from_answer({**ANSWER, "token": ""})
 
 
