@@ -135,6 +135,16 @@ def prepare_home(settings: AirflowSettings, the: AirflowSecrets) -> None:
         json.dump({ADMIN_USER: the.admin_password}, f)
 
 
+def scheduler_healthy(settings: AirflowSettings) -> bool:
+    """Whether Airflow's API server answers and reports a live scheduler (what "ready" means for the stack)."""
+    try:
+        with urllib.request.urlopen(f"{settings.api_url}/api/v2/monitor/health", timeout=5) as answer:  # noqa: S310
+            health = json.loads(answer.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return False
+    return isinstance(health, dict) and health.get("scheduler", {}).get("status") == "healthy"
+
+
 class AirflowError(Exception):
     pass
 
@@ -183,13 +193,8 @@ class LocalAirflow:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise AirflowError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
-            try:
-                with urllib.request.urlopen(f"{self.settings.api_url}/api/v2/monitor/health", timeout=5) as answer:  # noqa: S310
-                    health = json.loads(answer.read())
-                if health.get("scheduler", {}).get("status") == "healthy":
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-                pass
+            if scheduler_healthy(self.settings):
+                return
             time.sleep(1)
         raise AirflowError(f"Airflow's API server at {self.settings.api_url} was not healthy within {timeout:.0f}s")
 

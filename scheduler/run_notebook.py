@@ -42,6 +42,7 @@ OUTPUT_NOTEBOOK = "output.ipynb"
 RUN_LOG = "run.log"
 HELPER_TIMEOUT_SECONDS = 60
 REASON_MAX_CHARS = 500
+STOPPED = "the run was stopped before it ended (Airflow's task timeout, or an administrator stopped it)"
 
 
 class RunFailed(Exception):
@@ -331,6 +332,9 @@ def run(
     workdir = Path(tempfile.mkdtemp(prefix="notebook-run-"))  # 0700
     try:
         state, reason, version = execute(grant, workdir, python, base_env)
+    except BaseException:  # Airflow's task timeout, or the task stopped from the UI: the run still ends at the broker
+        report_finish(access, grant.run_id, "failed", STOPPED, grant.notebook_version)
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     log.info("Run %s: %s%s", grant.run_id, state, f" ({reason})" if reason else "")
