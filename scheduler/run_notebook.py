@@ -101,7 +101,9 @@ class RunResult:
 
 
 def helper_command(python: str, helper: Path = HELPER_PATH) -> str:
-    return f"{shlex.quote(python)} -I {shlex.quote(str(helper))}"
+    """The ``credential_process`` line: a path with a space goes in double quotes, the one quoting every SDK reads
+    (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-sourcing-external.html)."""
+    return " ".join(f'"{part}"' if " " in part else part for part in (python, "-I", str(helper)))
 
 
 def aws_config_text(command: str, region: str) -> str:

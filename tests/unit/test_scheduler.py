@@ -146,10 +146,10 @@ def test_the_run_grant_hides_its_token_and_refuses_an_incomplete_answer():
 
 def test_the_aws_config_runs_the_credential_helper():
     command = run_notebook.helper_command("/opt/air flow/bin/python", Path("/repo/hub/aws_credential_process.py"))
-    assert command == "'/opt/air flow/bin/python' -I /repo/hub/aws_credential_process.py"
+    assert command == '"/opt/air flow/bin/python" -I /repo/hub/aws_credential_process.py'
     assert run_notebook.aws_config_text(command, "eu-west-1") == (
         "[default]\n"
-        "credential_process = '/opt/air flow/bin/python' -I /repo/hub/aws_credential_process.py\n"
+        'credential_process = "/opt/air flow/bin/python" -I /repo/hub/aws_credential_process.py\n'
         "region = eu-west-1\n"
     )
 
