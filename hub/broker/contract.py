@@ -5,6 +5,8 @@ the credential broker service. Spelled here once; everything else imports it (te
 # The hub-managed service's name: its URL prefix on the hub, its JupyterHub role and its OAuth client follow from it.
 SERVICE_NAME = "aws-credentials"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}/"
+# The broker's scheduled-runs page for people (issue 13), under SERVICE_PREFIX; the hub's home page links to it.
+JOBS_PAGE_PATH = "jobs"
 # The custom scope a token needs to obtain its owner's AWS credentials (held by people for themselves only).
 ISSUE_SCOPE = f"custom:{SERVICE_NAME}:issue"
 # The broker's port, next to the hub's 8081 (the hub Service exposes it to user servers on Kubernetes).
@@ -19,3 +21,5 @@ JOB_SCOPE = f"custom:{SERVICE_NAME}:job"
 # The scheduler (Airflow) is the hub service SCHEDULER_SERVICE_NAME; its token's scope lets it only start due runs.
 SCHEDULER_SERVICE_NAME = "notebook-scheduler"
 RUN_JOBS_SCOPE = f"custom:{SERVICE_NAME}:run-jobs"
+# A job's Airflow DAG id is this prefix and the job id; "Run now" triggers that DAG.
+JOB_DAG_PREFIX = "notebook-job-"
