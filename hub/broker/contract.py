@@ -21,5 +21,13 @@ JOB_SCOPE = f"custom:{SERVICE_NAME}:job"
 # The scheduler (Airflow) is the hub service SCHEDULER_SERVICE_NAME; its token's scope lets it only start due runs.
 SCHEDULER_SERVICE_NAME = "notebook-scheduler"
 RUN_JOBS_SCOPE = f"custom:{SERVICE_NAME}:run-jobs"
+
+# Scheduled notebook runs (issue 13). Airflow (scheduler/) talks to the broker with one hub service token, read from
+# the first variable; the second names the broker's base URL as Airflow reaches it.
+SCHEDULER_TOKEN_ENV = "NOTEBOOK_SCHEDULER_TOKEN"  # noqa: S105 - a variable name, not a secret
+SCHEDULER_BROKER_URL_ENV = "NOTEBOOK_SCHEDULER_BROKER_URL"
+# The broker's scheduler API, relative to its base URL.
+SCHEDULER_JOBS_PATH = "v1/scheduler/jobs"
+SCHEDULER_RUNS_PATH = "v1/scheduler/runs"
 # A job's Airflow DAG id is this prefix and the job id; "Run now" triggers that DAG.
 JOB_DAG_PREFIX = "notebook-job-"
