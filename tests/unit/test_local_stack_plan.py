@@ -25,6 +25,7 @@ def test_defaults_are_jupyterhubs_usual_ports_and_a_state_folder_in_the_checkout
         "hub_api": 8081,
         "proxy_api": 8001,
         "broker": 8181,
+        "airflow": 8280,
     }
     assert settings.hub_url == "http://127.0.0.1:8000"
     assert settings.callback_url == "http://127.0.0.1:8000/hub/oauth_callback"
