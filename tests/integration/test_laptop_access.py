@@ -221,7 +221,8 @@ def test_the_page_refuses_a_bad_lifetime_or_home_and_makes_no_token(hub, tmp_pat
     for days, home, message in [
         ("31", str(tmp_path), "Choose how many days the token lives: a whole number from 1 to 30."),
         ("7", "~", "Give your laptop's home folder as a full path, for example /Users/sam (macOS), /home/sam "
-         "(Linux) or C:\\Users\\sam (Windows), without quotes."),
+         "(Linux) or C:\\Users\\sam (Windows), of letters, digits, spaces and - _ . (what the AWS tools accept "
+         "there)."),
     ]:  # fmt: skip
         page = make_token(hub, browser, access_group="analysts", days=days, home=home)
         assert page.status_code == 400
