@@ -36,3 +36,13 @@ def purpose_scope(scopes) -> str | None:
     has no Entra sign-in behind it."""
     names = {scope.split("!", 1)[0] for scope in scopes} - set(IDENTIFY_SCOPES)
     return next(iter(names)) if len(names) == 1 and names <= {LAPTOP_SCOPE, JOB_SCOPE} else None
+
+# Scheduled notebook runs (issue 13). Airflow (scheduler/) talks to the broker with one hub service token, read from
+# the first variable; the second names the broker's base URL as Airflow reaches it.
+SCHEDULER_TOKEN_ENV = "NOTEBOOK_SCHEDULER_TOKEN"  # noqa: S105 - a variable name, not a secret
+SCHEDULER_BROKER_URL_ENV = "NOTEBOOK_SCHEDULER_BROKER_URL"
+# The broker's scheduler API, relative to its base URL.
+SCHEDULER_JOBS_PATH = "v1/scheduler/jobs"
+SCHEDULER_RUNS_PATH = "v1/scheduler/runs"
+# A job's Airflow DAG id is this prefix and the job id; "Run now" triggers that DAG.
+JOB_DAG_PREFIX = "notebook-job-"

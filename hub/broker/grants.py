@@ -21,7 +21,7 @@ from .minting import Grant
 # STS's limit on RoleSessionName.
 SESSION_NAME_MAX = 64
 # The kinds of token the broker serves (the audit line's `kind`), and the session name's suffix of each.
-SERVER, LAPTOP = "server", "laptop"
+SERVER, LAPTOP, JOB = "server", "laptop", "job"
 _NEW_LAPTOP_TOKEN = f'Create a new token on the hub\'s page "{LAPTOP_PAGE_TITLE}" (linked from the home page).'
 
 

@@ -37,12 +37,13 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from authenticator.policy_file import AccessPolicyFile
 
+from ..jobs.scheduling import job_token_owner
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
 from .contract import CLIENT_HEADER, LAPTOP_CLIENT, LAPTOP_PAGE_TITLE
 from .errors import Refusal
-from .grants import LAPTOP, decide_grant, decide_laptop_grant, identify, laptop_access_group, token_kind
+from .grants import JOB, LAPTOP, decide_grant, decide_laptop_grant, identify, laptop_access_group, token_kind
 from .metrics import BrokerMetrics
 from .minting import Credentials, Grant, Minter
 
@@ -150,20 +151,27 @@ class Broker:
         credential_cache: CredentialCache,
         identity_cache: TTLCache,
         laptop_token_max_days: int = 30,
+        jobs=None,
     ):
         self.hub, self.policy_file, self.minter, self.metrics = hub, policy_file, minter, metrics
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
         self.laptop_token_max_days = laptop_token_max_days
+        self.jobs = jobs  # scheduled runs (hub.jobs.runs.JobRuns): the scheduler's API, job tokens, the jobs pages
 
     async def grant_for(self, token: str, server_name: str, client: str = "") -> tuple[str, Grant]:
         """The kind of token (``grants.SERVER``, ``grants.LAPTOP``) and its grant."""
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
-        whoami = await self.hub.whoami(token, client)
+        try:
+            whoami = await self.hub.whoami(token, client)
+        except Refusal as refusal:
+            # A scheduled run's token is deleted when the run ends: say so rather than "not valid".
+            ended = self.jobs.refusal_for_ended_token(token) if self.jobs and refusal.status == 403 else None
+            raise ended or refusal from None
         try:
             kind, resolve = self._resolver(whoami, server_name)
-            # What the owner may have (eligible roles, the server's role choice, the laptop token's group) is
-            # remembered per token, briefly.
+            # What the owner may have (eligible roles, the server's role choice, the laptop token's group, the run's
+            # job) is remembered per token, briefly.
             return kind, await self.identity_cache.get((token_key(token), server_name), resolve)
         except Refusal as refusal:
             refusal.user = whoami.get("name")
@@ -171,6 +179,8 @@ class Broker:
 
     def _resolver(self, whoami: dict, server_name: str):
         """The kind of token, and how its grant is found: one branch per kind (``grants.token_kind``)."""
+        if self.jobs and job_token_owner(whoami):
+            return JOB, lambda: self.jobs.grant_for_token(whoami)
         kind = token_kind(whoami)
         if kind == LAPTOP:
             return kind, lambda: self._laptop_grant(whoami, server_name)
@@ -362,10 +372,13 @@ def _log_request(handler: web.RequestHandler) -> None:
 
 
 def make_app(broker: Broker, prefix: str) -> web.Application:
+    from ..jobs.scheduler_api import scheduler_routes  # its handlers build on this module's
+
     prefix = "/" + prefix.strip("/") + "/"
     return web.Application(
         [
             (rf"{prefix}v1/credentials", CredentialsHandler),
+            *scheduler_routes(prefix),
             (rf"{prefix}v1/check", CheckHandler),
             (rf"{prefix}metrics", MetricsHandler),
             (rf"{prefix}health", HealthHandler),
