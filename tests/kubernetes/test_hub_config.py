@@ -104,7 +104,7 @@ def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
         "read:users",
         "read:servers",
         "admin:auth_state",
-        "read:tokens",  # a laptop token's note and expiry
+        "tokens",  # a laptop token's note and expiry (read:tokens), scheduled runs' tokens
     ]
     assert roles(hub_app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
 
