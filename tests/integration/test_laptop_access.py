@@ -310,6 +310,17 @@ def test_every_refusal_is_shown_by_the_aws_cli_in_words_and_nothing_is_issued(hu
         assert f"refused status=403 reason={reason} user=max " in log
 
 
+def test_a_servers_issue_is_audited_as_kind_server(hub):
+    hub.add_people({"stub-sid": person("analysts")})
+    hub.login("stub-sid")
+    assert hub.spawn("stub-sid")["ready"]
+    headers = {"Authorization": f"token {hub.server_token('stub-sid')}"}
+    assert requests.get(f"{hub.broker_url()}v1/credentials", headers=headers, timeout=30).status_code == 200
+    assert re.search(r"issued user=stub-sid oid=\S+ access_group=analysts role=\S+ session=stub-sid expires=\S+ "
+                     r"source=(sts|cache) kind=server", hub.log())  # fmt: skip
+    hub.stop_server("stub-sid")
+
+
 # ---- with Entra ID: no sign-in behind a laptop token, membership still followed ---------------------------------
 
 SALES = "b40d5c06-f477-42fc-9c90-d4e455f472d7"  # in no access group of the policy
