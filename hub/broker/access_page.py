@@ -181,8 +181,8 @@ def render_message_page(title: str, message: str, links: dict, status: int) -> s
 
 
 def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) -> dict:
-    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the laptop page, the scheduled-runs
-    page) and which of the broker's pages is shown (``active``, highlighted in the navigation)."""
+    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the laptop page, the
+    scheduled-runs page) and which of the broker's pages is shown (``active``, highlighted in the navigation)."""
     return {
         "stylesheet": f"{hub_prefix}static/css/style.min.css",
         "home": f"{hub_prefix}home",

@@ -233,7 +233,7 @@ def test_a_papermill_failure_without_a_notebook_gives_its_last_words():
 
 def test_airflow_inherits_no_aws_or_hub_secret_and_listens_on_loopback_only():
     settings = AirflowSettings(Path("/state/airflow"), 8280, "http://127.0.0.1:8181/services/aws-credentials/", "svc")
-    the = AirflowSecrets("pw", "jwt", "key", "fernet")
+    the = AirflowSecrets("pw", "jwt", "key", "fernet", "hub-pw")
     base = {
         "PATH": "/usr/bin",
         "AWS_ACCESS_KEY_ID": "moto-key",
