@@ -1,7 +1,7 @@
 """``python -m hub.broker``: run the credential broker (JupyterHub starts it as a hub-managed service).
 
-Its settings are the hub config's ``CredentialBroker`` and ``AccessPolicyFile`` sections, handed over by
-``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and the broker's own
+Its settings are the hub config's ``CredentialBroker``, ``NotebookJobs`` and ``AccessPolicyFile`` sections, handed
+over by ``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and its own
 token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS identity is the
 AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
 """
@@ -21,6 +21,9 @@ from hub.revocation.iam import RevocationPolicy, revocation_policy_arn
 from hub.revocation.revoker import Revoker
 from hub.revocation.store import RevocationStore
 
+from ..jobs.runs import JobRuns
+from ..jobs.settings import NotebookJobs
+from ..jobs.store import JobStore
 from .cache import CredentialCache, TTLCache
 from .metrics import BrokerMetrics
 from .minting import Minter, sts_client_config
@@ -78,6 +81,7 @@ def runs_on_role_credentials(client) -> bool:
 
 async def serve(
     settings: CredentialBroker,
+    jobs_settings: NotebookJobs,
     policy_file: AccessPolicyFile,
     store: RevocationStore,
     hub_auth: HubAuth,
@@ -93,6 +97,15 @@ async def serve(
     metrics = BrokerMetrics()
     hub = HubClient(hub_auth.api_url, hub_auth.api_token, settings.hub_timeout_seconds)
     revoker = Revoker(store, hub, revocation_policy(settings, region, policy_file))
+    # Scheduled runs: no run of a revoked person's jobs starts, and revoking closes their open runs.
+    jobs = JobRuns(
+        JobStore(jobs_settings.db_path),
+        hub,
+        policy_file,
+        jobs_settings,
+        is_revoked=lambda owner: store.find(username=owner) is not None,
+    )
+    revoker.close_job_runs = lambda owner: jobs.close_runs_of(owner, "Their access was revoked by a hub administrator.")
     broker = Broker(
         hub,
         policy_file,
@@ -100,7 +113,9 @@ async def serve(
         metrics,
         credential_cache_class(settings.cache_margin_seconds),
         TTLCache(settings.token_cache_seconds),
-        revoker,
+        settings.laptop_token_max_days,
+        jobs=jobs,
+        revoker=revoker,
     )
     app = make_app(broker, hub_auth.base_url)
     app.listen(settings.port, settings.ip, xheaders=True)
@@ -123,6 +138,9 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
     try:
         config = load_process_config(os.environ.get(CONFIG_VARIABLE, ""))
         settings = CredentialBroker(config=config)
+        jobs_settings = NotebookJobs(config=config)
+        if not jobs_settings.db_path:
+            raise TraitError("NotebookJobs.db_path is not set: start the broker from the hub config, which sets it")
         policy_file = AccessPolicyFile(config=config, log=log)
         policy_file.policy  # noqa: B018 - load it now: a missing or invalid file stops the start
         store = RevocationStore(config=config)
@@ -134,7 +152,7 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, policy_file, store, hub_auth, minter_class, credential_cache_class))
+        asyncio.run(serve(settings, jobs_settings, policy_file, store, hub_auth, minter_class, credential_cache_class))
     except KeyboardInterrupt:
         pass
     return 0

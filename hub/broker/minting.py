@@ -29,12 +29,20 @@ THROTTLING_CODES = frozenset(
 
 @dataclass(frozen=True)
 class Grant:
-    """What one person gets: who (safe username, Entra object id), which access group, and the session policy."""
+    """What one person gets: who (safe username, Entra object id), which access group, the session policy, and
+    what the session is called in AWS (the username for a server; other kinds say what they are, e.g.
+    ``sam-laptop``) with any session tags beyond ``user`` and ``access-group``."""
 
     username: str
     oid: str
     group: AccessGroup
     session_policy: str
+    session_name: str = ""
+    extra_tags: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self):
+        if not self.session_name:
+            object.__setattr__(self, "session_name", self.username)
 
     @property
     def role_arn(self) -> str:
@@ -78,17 +86,15 @@ def session_duration(group: AccessGroup, chained: bool) -> int:
 
 def assume_role_request(grant: Grant, chained: bool) -> dict:
     """The exact ``AssumeRole`` parameters for ``grant``."""
+    tags = [(TAG_USER, grant.username), (TAG_ACCESS_GROUP, grant.group.name), *grant.extra_tags]
     return {
         "RoleArn": grant.role_arn,
-        "RoleSessionName": grant.username,
+        "RoleSessionName": grant.session_name,
         "SourceIdentity": grant.oid,
         "DurationSeconds": session_duration(grant.group, chained),
         "Policy": grant.session_policy,
-        "Tags": [
-            {"Key": TAG_USER, "Value": grant.username},
-            {"Key": TAG_ACCESS_GROUP, "Value": grant.group.name},
-        ],
-        "TransitiveTagKeys": [TAG_USER, TAG_ACCESS_GROUP],
+        "Tags": [{"Key": key, "Value": value} for key, value in tags],
+        "TransitiveTagKeys": [key for key, _ in tags],
     }
 
 

@@ -5,10 +5,13 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
 - ``GET v1/credentials`` with ``Authorization: token <the server's JUPYTERHUB_API_TOKEN>``: the token owner's
   credentials for the role their server was started with, in the ``credential_process`` format. Only a running
   server's own token is served, for that server (``grants.identify``); a personal token is refused. The only
-  parameter is ``server`` (the name of the token's own named server); any other is refused. Statuses: 200, 400 (bad
-  parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET), 502 (AWS
-  refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors
-  are JSON ``{"error": <code>, "message": <text>}``.
+  parameter is ``server`` (the name of the token's own named server); any other is refused. A laptop token (made by
+  the hub's page "Use AWS from your laptop": only the laptop scope, its note naming the access group, an expiry
+  within ``CredentialBroker.laptop_token_max_days``) gets its owner's credentials for that group, with no server
+  running, in a session named ``<username>-laptop`` (``grants.token_kind`` tells the kinds apart). Statuses: 200,
+  400 (bad parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET),
+  502 (AWS refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub
+  unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
 - ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
   when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
@@ -17,10 +20,12 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
 - ``GET access``: the "What can I access?" page for people, behind the hub's OAuth (``access_page.py``).
 - ``GET|POST v1/revocations``, ``DELETE v1/revocations/<name>``: revoking one person, for hub admins
   (``hub/revocation/api.py``). A revoked person is refused (403 ``revoked``) with every kind of token.
+- ``jobs``: the "Scheduled runs" page for people, behind the hub's OAuth (``hub/jobs/pages.py``).
 
 Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
-name, expiry, and whether from the cache or freshly minted. Every refusal writes one too: status, reason (the rule),
-who (once the hub has said whose the token is), the client's address, method, path and the refused parameter's name.
+name, expiry, whether from the cache or freshly minted, and the kind of token (server, laptop). Every refusal writes
+one too: status, reason (the rule), who (once the hub has said whose the token is), the client's address, method,
+path and the refused parameter's name.
 Credentials, tokens, parameter values and session policies are never logged.
 """
 
@@ -36,11 +41,14 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from authenticator.policy_file import AccessPolicyFile
 
+from ..jobs.pages import jobs_page_routes
+from ..jobs.scheduling import job_token_owner
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
+from .contract import CLIENT_HEADER, LAPTOP_CLIENT, LAPTOP_PAGE_TITLE
 from .errors import Refusal
-from .grants import decide_grant, identify
+from .grants import JOB, LAPTOP, decide_grant, decide_laptop_grant, identify, laptop_access_group, token_kind
 from .metrics import BrokerMetrics
 from .minting import Credentials, Grant, Minter
 
@@ -51,6 +59,13 @@ log = logging.getLogger("aws_broker")
 audit = logging.getLogger("aws_broker.audit")
 
 ALLOWED_PARAMETERS = frozenset({"server"})
+
+
+_INVALID_LAPTOP_TOKEN = (
+    "This hub token is not valid (any more): it expired, it was revoked on the hub's token page, or you may no longer "
+    "use the hub (for example because you were removed from the Entra ID groups that grant access). Create a new "
+    f'token on the hub\'s page "{LAPTOP_PAGE_TITLE}" (linked from the home page).'
+)
 
 
 class HubClient:
@@ -74,8 +89,9 @@ class HubClient:
         response = await self.http.fetch(request)
         return json.loads(response.body) if response.body else {}
 
-    async def whoami(self, token: str) -> dict:
-        """The token owner's model; the hub re-checks the person's membership (``refresh_user``) on this call."""
+    async def whoami(self, token: str, client: str = "") -> dict:
+        """The token owner's model; the hub re-checks the person's membership (``refresh_user``) on this call.
+        ``client`` (the helper's laptop mode says so) only words the refusal of a token the hub does not know."""
         try:
             return await self._get("/user", token)
         except HTTPClientError as e:
@@ -83,10 +99,28 @@ class HubClient:
                 raise Refusal(
                     403,
                     errors.INVALID_TOKEN,
-                    "This hub token is not valid (any more): the server was stopped, or your sign-in ended, for "
-                    "example because you were removed from the Entra ID groups that grant access. Sign in to the "
-                    "hub again and restart your server.",
+                    _INVALID_LAPTOP_TOKEN
+                    if client == LAPTOP_CLIENT
+                    else (
+                        "This hub token is not valid (any more): the server was stopped, or your sign-in ended, for "
+                        "example because you were removed from the Entra ID groups that grant access. Sign in to the "
+                        "hub again and restart your server."
+                    ),
                 ) from None
+            raise self._unavailable(e) from None
+        except OSError as e:
+            raise self._unavailable(e) from None
+
+    async def token(self, name: str, token_id: str) -> dict | None:
+        """A token's model (note, created, expires_at), read with the broker's service token (``read:tokens``); None
+        when the hub has no such token (revoked meanwhile)."""
+        try:
+            return await self._get(
+                f"/users/{quote(name, safe='')}/tokens/{quote(token_id, safe='')}", self.service_token
+            )
+        except HTTPClientError as e:
+            if e.code == 404:
+                return None
             raise self._unavailable(e) from None
         except OSError as e:
             raise self._unavailable(e) from None
@@ -154,48 +188,90 @@ class Broker:
         metrics: BrokerMetrics,
         credential_cache: CredentialCache,
         identity_cache: TTLCache,
-        revoker: "Revoker",
+        laptop_token_max_days: int = 30,
+        jobs=None,
+        revoker: "Revoker | None" = None,
     ):
         self.hub, self.policy_file, self.minter, self.metrics = hub, policy_file, minter, metrics
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
-        self.revoker = revoker
+        self.laptop_token_max_days = laptop_token_max_days
+        self.jobs = jobs  # scheduled runs (hub.jobs.runs.JobRuns): the scheduler's API, job tokens, the jobs pages
+        self.revoker = revoker  # revoking one person (hub.revocation.revoker.Revoker)
 
-    async def whoami(self, token: str) -> dict:
-        """Whose the token is (the hub's answer). A revoked person is refused here, whatever kind of token they hold:
-        every path that issues credentials starts with this call."""
-        whoami = await self.hub.whoami(token)
-        refusal = self.revoker.refusal_for(whoami["name"]) if whoami.get("kind") == "user" else None
+    def refuse_if_revoked(self, whoami: dict) -> None:
+        """A revoked person is refused, whatever kind of token they hold: called right after the hub says whose the
+        token is, on every path that issues credentials."""
+        refusal = self.revoker.refusal_for(whoami["name"]) if self.revoker and whoami.get("kind") == "user" else None
         if refusal:
             refusal.user = whoami["name"]
             raise refusal
-        return whoami
 
-    async def grant_for(self, token: str, server_name: str) -> Grant:
+    async def grant_for(self, token: str, server_name: str, client: str = "") -> tuple[str, Grant]:
+        """The kind of token (``grants.SERVER``, ``grants.LAPTOP``) and its grant."""
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
-        whoami = await self.whoami(token)
         try:
-            name = identify(whoami, server_name=server_name)
-
-            async def resolve():
-                user_model = await self.hub.user(name)
-                if user_model is None:
-                    raise errors.account_gone()
-                return decide_grant(user_model, self.policy_file.policy, server_name)
-
-            # What the owner may have (eligible roles, the server's role choice) is remembered per token, briefly.
-            return await self.identity_cache.get((token_key(token), server_name), resolve)
+            whoami = await self.hub.whoami(token, client)
+        except Refusal as refusal:
+            # A scheduled run's token is deleted when the run ends: say so rather than "not valid".
+            ended = self.jobs.refusal_for_ended_token(token) if self.jobs and refusal.status == 403 else None
+            raise ended or refusal from None
+        self.refuse_if_revoked(whoami)
+        try:
+            kind, resolve = self._resolver(whoami, server_name)
+            # What the owner may have (eligible roles, the server's role choice, the laptop token's group, the run's
+            # job) is remembered per token, briefly.
+            return kind, await self.identity_cache.get((token_key(token), server_name), resolve)
         except Refusal as refusal:
             refusal.user = whoami.get("name")
             raise
 
+    def _resolver(self, whoami: dict, server_name: str):
+        """The kind of token, and how its grant is found: one branch per kind (``grants.token_kind``)."""
+        if self.jobs and job_token_owner(whoami):
+            return JOB, lambda: self.jobs.grant_for_token(whoami)
+        kind = token_kind(whoami)
+        if kind == LAPTOP:
+            return kind, lambda: self._laptop_grant(whoami, server_name)
+        name = identify(whoami, server_name=server_name)  # only a server's own token, checked on every request
+        return kind, lambda: self._server_grant(name, server_name)
+
+    async def _user_model(self, name: str) -> dict:
+        user_model = await self.hub.user(name)
+        if user_model is None:
+            raise errors.account_gone()
+        return user_model
+
+    async def _server_grant(self, name: str, server_name: str) -> Grant:
+        return decide_grant(await self._user_model(name), self.policy_file.policy, server_name)
+
+    async def _laptop_grant(self, whoami: dict, server_name: str) -> Grant:
+        if server_name:
+            raise Refusal(
+                400,
+                errors.UNKNOWN_PARAMETER,
+                "A laptop token is for no server: leave out the 'server' parameter.",
+                parameter="server",
+            )
+        token_model = await self.hub.token(whoami["name"], whoami.get("token_id") or "")
+        if token_model is None:
+            raise Refusal(403, errors.INVALID_TOKEN, _INVALID_LAPTOP_TOKEN)
+        policy = self.policy_file.policy
+        access_group = laptop_access_group(token_model, policy, self.laptop_token_max_days)
+        return decide_laptop_grant(await self._user_model(whoami["name"]), policy, access_group)
+
     @staticmethod
     def credential_key(grant: Grant) -> tuple:
-        """Credentials are cached per person, role and session policy."""
-        return (grant.username, grant.role_arn, hashlib.sha256(grant.session_policy.encode()).hexdigest())
+        """Credentials are cached per person, role, session name (what kind of session) and session policy."""
+        return (
+            grant.username,
+            grant.role_arn,
+            grant.session_name,
+            hashlib.sha256(grant.session_policy.encode()).hexdigest(),
+        )
 
-    async def credentials(self, token: str, server_name: str) -> tuple[Grant, Credentials, bool]:
-        grant = await self.grant_for(token, server_name)
+    async def credentials(self, token: str, server_name: str, client: str = "") -> tuple[Grant, Credentials, bool]:
+        kind, grant = await self.grant_for(token, server_name, client)
         key = self.credential_key(grant)
         credentials, from_cache = await self.credential_cache.get(key, lambda: self.minter.mint(grant))
         source = "cache" if from_cache else "sts"
@@ -203,14 +279,15 @@ class Broker:
             self.metrics.cache_hits.inc()
         self.metrics.issued.labels(source, grant.group.name).inc()
         audit.info(
-            "issued user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s",
+            "issued user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s kind=%s",
             grant.username,
             grant.oid,
             grant.group.name,
             grant.role_arn,
-            grant.username,
+            grant.session_name,
             credentials.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
             source,
+            kind,
         )
         return grant, credentials, from_cache
 
@@ -237,6 +314,9 @@ class BaseHandler(web.RequestHandler):
             "No hub token was sent. The credential helper sends the server's JUPYTERHUB_API_TOKEN; run it inside a "
             "notebook server started by the hub.",
         )
+
+    def client(self) -> str:
+        return self.request.headers.get(CLIENT_HEADER, "")
 
     def server_name(self) -> str:
         unknown = sorted(set(self.request.query_arguments) - ALLOWED_PARAMETERS)
@@ -284,13 +364,13 @@ class BaseHandler(web.RequestHandler):
 
 class CredentialsHandler(BaseHandler):
     async def get(self):
-        _grant, credentials, _ = await self.broker.credentials(self.token(), self.server_name())
+        _grant, credentials, _ = await self.broker.credentials(self.token(), self.server_name(), self.client())
         self.finish(json.dumps(credentials.credential_process_json()))
 
 
 class CheckHandler(BaseHandler):
     async def get(self):
-        grant, credentials, from_cache = await self.broker.credentials(self.token(), self.server_name())
+        grant, credentials, from_cache = await self.broker.credentials(self.token(), self.server_name(), self.client())
         self.finish(
             json.dumps(
                 {
@@ -298,7 +378,7 @@ class CheckHandler(BaseHandler):
                     "access_group": grant.group.name,
                     "display_name": grant.group.display_name,
                     "role_arn": grant.role_arn,
-                    "session_name": grant.username,
+                    "session_name": grant.session_name,
                     "expiration": credentials.credential_process_json()["Expiration"],
                     "source": "cache" if from_cache else "sts",
                 }
@@ -342,22 +422,28 @@ def _log_request(handler: web.RequestHandler) -> None:
         log.info("%s %s %s %.1fms", status, request.method, request.path, 1000 * request.request_time())
 
 
-def make_app(broker: Broker, prefix: str) -> web.Application:
-    from hub.revocation.api import revocation_routes  # here: its handlers build on BaseHandler above
+def make_app(broker: Broker, prefix: str, airflow=None) -> web.Application:
+    """The broker's endpoints and pages under ``prefix``; ``airflow`` (``hub.jobs.airflow_api.AirflowClient``) is how
+    the scheduled-runs page asks Airflow to start a run now (None: no Airflow is set up)."""
+    from ..jobs.scheduler_api import scheduler_routes  # its handlers build on this module's
+    from ..revocation.api import revocation_routes  # likewise
 
     prefix = "/" + prefix.strip("/") + "/"
     return web.Application(
         [
             (rf"{prefix}v1/credentials", CredentialsHandler),
+            *scheduler_routes(prefix),
             (rf"{prefix}v1/check", CheckHandler),
             (rf"{prefix}metrics", MetricsHandler),
             (rf"{prefix}health", HealthHandler),
             (rf"{prefix}", HealthHandler),
             *revocation_routes(prefix),
             *access_page_routes(prefix),
+            *jobs_page_routes(prefix),
         ],
         default_handler_class=NotFoundHandler,
         broker=broker,
+        airflow=airflow,
         log_function=_log_request,
         **access_page_settings(prefix),
     )

@@ -7,7 +7,7 @@ import pytest
 from authenticator.access_policy import load_access_policy
 from hub.broker.contract import ISSUE_SCOPE
 from hub.broker.errors import Refusal
-from hub.broker.grants import decide_grant, identify
+from hub.broker.grants import decide_grant, decide_grant_for, identify, session_name
 
 pytestmark = pytest.mark.unit
 
@@ -137,3 +137,38 @@ def test_refusals(change, reason, message):
     assert (raised.value.status, raised.value.reason) == (403, reason)
     if message:
         assert raised.value.message == message
+
+
+@pytest.mark.parametrize(
+    ("username", "suffix", "expected"),
+    [
+        ("sam", "", "sam"),
+        ("sam", "laptop", "sam-laptop"),
+        ("a" * 48, "job-0a1b2c3d4e", "a" * 48 + "-job-0a1b2c3d4e"),  # the longest safe name fits as it is
+        # a suffix that would pass STS's 64 shortens the username part (the tag `user` keeps the whole name)
+        ("a" * 48, "job-0123456789abcdef", "a" * 43 + "-job-0123456789abcdef"),
+    ],
+)
+def test_session_names_say_what_kind_of_session_and_fit_sts(username, suffix, expected):
+    assert session_name(username, suffix) == expected
+    assert len(expected) <= 64
+
+
+def test_a_grant_for_an_access_group_rechecks_eligibility_and_narrows_as_for_a_server():
+    grant = decide_grant_for(
+        SAM, POLICY, "analysts", not_eligible="no: {roles}", session_suffix="laptop", extra_tags=(("k", "v"),)
+    )
+    assert (grant.username, grant.session_name, grant.group.name, grant.extra_tags) == (
+        "sam",
+        "sam-laptop",
+        "analysts",
+        (("k", "v"),),
+    )
+    server = decide_grant(
+        model(servers={"": {"stopped": False, "user_options": {"aws_access_group": "analysts"}}}), POLICY
+    )
+    assert (grant.session_policy, grant.oid) == (server.session_policy, server.oid)
+    assert server.session_name == "sam"
+    with pytest.raises(Refusal) as refused:
+        decide_grant_for(SAM, POLICY, "platform-admins", not_eligible="no: {roles}")
+    assert (refused.value.reason, refused.value.message) == ("role-not-eligible", "no: Analysts, Data Engineers")

@@ -201,3 +201,17 @@ def test_unreachable_sts_is_a_503_naming_the_role():
         "again in a minute; if it persists, tell your administrator.",
     )
     assert sts.calls == 1
+
+
+def test_a_session_of_another_kind_has_its_name_and_extra_tags():
+    from dataclasses import replace
+
+    job = replace(grant(), session_name="ana-job-0a1b2c3d4e", extra_tags=(("job", "0a1b2c3d4e"),))
+    request = assume_role_request(job, chained=False)
+    assert request["RoleSessionName"] == "ana-job-0a1b2c3d4e"
+    assert request["Tags"] == [
+        {"Key": "user", "Value": "ana"},
+        {"Key": "access-group", "Value": "analysts"},
+        {"Key": "job", "Value": "0a1b2c3d4e"},
+    ]
+    assert request["TransitiveTagKeys"] == ["user", "access-group", "job"]

@@ -83,6 +83,21 @@ def test_the_url_follows_ip_and_port_unless_set():
             "CredentialBroker.hub_timeout_seconds must be at least 0.1 (got 0.0): set a few seconds, e.g. 10",
         ),
         ("chained_sessions", "maybe", "CredentialBroker.chained_sessions must be auto, true or false (got 'maybe')"),
+        (
+            "laptop_token_max_days",
+            0,
+            "CredentialBroker.laptop_token_max_days must be at least 1 (got 0): set the days a laptop token may live",
+        ),
+        (
+            "laptop_token_default_days",
+            0,
+            "CredentialBroker.laptop_token_default_days must be at least 1 (got 0): set the days proposed, e.g. 7",
+        ),
+        (
+            "laptop_profile_prefix",
+            "my hub",
+            "CredentialBroker.laptop_profile_prefix must be 1-32 letters, digits, '-' or '_' (got 'my hub')",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(setting, value, message):
@@ -161,13 +176,13 @@ def hub_loading(tmp_path: Path, settings: str) -> JupyterHub:
 def test_the_hub_config_builds_the_service_from_the_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("OAUTH_CLIENT_SECRET", "the-hubs-secret")
-    monkeypatch.chdir(tmp_path)  # the hub's working folder: JupyterHub's default database, sqlite:///jupyterhub.sqlite
+    monkeypatch.chdir(tmp_path)  # the hub's working directory, where its default sqlite database is
     hub = hub_loading(
         tmp_path,
         "c.CredentialBroker.ip = '0.0.0.0'\nc.CredentialBroker.url = 'http://hub:8181'\n"
         "c.AccessPolicyFile.path = '/etc/policy.yaml'",
     )
-    (service,) = hub.config.JupyterHub.services.get_value([])
+    service, _scheduler = hub.config.JupyterHub.services.get_value([])
     environment = service.pop("environment")
     assert service == {
         "name": "aws-credentials",
@@ -180,6 +195,12 @@ def test_the_hub_config_builds_the_service_from_the_settings(tmp_path, monkeypat
     assert json.loads(environment["CREDENTIAL_BROKER_CONFIG"]) == {
         "AccessPolicyFile": {"path": "/etc/policy.yaml"},
         "CredentialBroker": {"ip": "0.0.0.0", "url": "http://hub:8181"},  # noqa: S104 - as in the hub's pod
+        # scheduled runs: the job store beside the hub's database; runs reach the broker as servers do
+        "NotebookJobs": {
+            "db_path": str(tmp_path / "notebook-jobs.sqlite"),
+            "broker_url": "http://127.0.0.1:8181/services/aws-credentials/",
+            "aws_endpoint_url": "",
+        },
         # beside the hub's database, absolute: the broker and the authenticator open the same file
         "RevocationStore": {"path": str(tmp_path / "revocations.sqlite")},
     }
