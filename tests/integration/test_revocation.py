@@ -21,6 +21,7 @@ import boto3
 import pytest
 import requests
 
+from hub.broker.contract import JOB_SCOPE, LAPTOP_SCOPE
 from hub.revocation.document import revocations_policy
 from tests.fixtures.jupyterhub import EntraSignIn, person, sign_in_through_entra
 from tests.fixtures.servers import REPO
@@ -247,6 +248,8 @@ def test_the_broker_refuses_a_revoked_person_before_the_hub_does(jupyterhub, rev
     for name in ("rita", "otto", "ada"):
         hub.login(name)
     assert hub.spawn("otto")["ready"]
+    before = new_token(hub, "rita", scopes=[f"{LAPTOP_SCOPE}!user"], note="aws-laptop:analysts")
+    assert broker(hub, "v1/credentials", before).status_code == 200  # a laptop token works until the revocation
     otto_server = hub.server_token("otto")
     admin = new_token(hub, "ada")
     # Bad requests to the API are refused with the reason, and record nothing.
@@ -272,16 +275,24 @@ def test_the_broker_refuses_a_revoked_person_before_the_hub_does(jupyterhub, rev
     assert requests.get(api, headers={"Authorization": f"token {admin}"}, timeout=30).json()["revocations"] == []
     result = entra_access(hub, admin, "revoke", "rita")
     assert result.returncode == 0, result.stderr
-    assert "Stopped 0 servers" in result.stdout.splitlines()[1]
-    late = new_token(hub, "rita")  # the directory authenticator still accepts rita: only the broker refuses her
+    assert "Stopped 0 servers, deleted 1 hub token" in result.stdout.splitlines()[1]
+    refused = broker(hub, "v1/credentials", before)
+    assert (refused.status_code, refused.json()["error"]) == (403, "invalid-token")  # deleted
+    # Tokens made after the revocation (the directory authenticator still accepts rita: only the broker refuses her),
+    # of every kind the broker serves: a personal token, a laptop token, a scheduled run's token.
+    late = new_token(hub, "rita")
+    laptop = new_token(hub, "rita", scopes=[f"{LAPTOP_SCOPE}!user"], note="aws-laptop:analysts")
+    job = new_token(hub, "rita", scopes=[f"{JOB_SCOPE}!user"], note="job-run:made-up")
     assert hub.api_request("GET", "/user", token=late).status_code == 200
-    for path in ("v1/credentials", "v1/check"):
-        refused = broker(hub, path, late)
-        assert (refused.status_code, refused.json()["error"]) == (403, "revoked"), refused.text
-        assert REVOKED_TEXT.fullmatch(refused.json()["message"])
+    for token in (late, laptop, job):
+        for path in ("v1/credentials", "v1/check"):
+            refused = broker(hub, path, token)
+            assert (refused.status_code, refused.json()["error"]) == (403, "revoked"), refused.text
+            assert REVOKED_TEXT.fullmatch(refused.json()["message"])
     status, message = hub.refused_spawn("rita")
     assert REVOKED_TEXT.search(message), (status, message)
-    assert hub.sts.assume_role_calls("rita") == []  # nothing was ever issued to her
+    assert len(hub.sts.assume_role_calls("rita-laptop")) == 1  # only the laptop session before the revocation
+    assert hub.sts.assume_role_calls("rita") == []
     assert "refused status=403 reason=revoked user=rita" in hub.log()
     assert broker(hub, "v1/credentials", otto_server).status_code == 200  # otto is untouched
     assert entra_access(hub, admin, "unrevoke", "rita").returncode == 0
