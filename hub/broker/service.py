@@ -137,7 +137,7 @@ class Broker:
         try:
             # The kind of token: a scheduled run's own (only the job scope), else a server's.
             if self.jobs and job_token_owner(whoami):
-                return await self.jobs.grant_for_token(whoami)
+                return await self.jobs.grant_for_token(whoami, token)
             name = identify(whoami, server_name=server_name)
 
             async def resolve():

@@ -220,12 +220,19 @@ def not_eligible_text(job: Job) -> str:
     )
 
 
+def identify_scopes(name: str) -> set[str]:
+    """The scopes JupyterHub adds to every token of a person so that it can say whose it is (``/hub/api/user``).
+    ref: https://jupyterhub.readthedocs.io/en/5.5.0/rbac/scopes.html (jupyterhub.scopes.identify_scopes)"""
+    return {f"read:users:name!user={name}", f"read:users:groups!user={name}"}
+
+
 def job_token_owner(whoami: dict) -> str | None:
-    """The owner's name when the token is a job token: a person's token whose only scope is
-    ``JOB_SCOPE!user=<that person>`` (a personal token with default scopes inherits it among others, and is no job
-    token); None for any other token."""
+    """The owner's name when the token is a job token: a person's token whose only scope (besides identifying its
+    owner) is ``JOB_SCOPE!user=<that person>``; a personal token with default scopes inherits it among others, and is
+    no job token. None for any other token."""
     name = whoami.get("name")
-    if whoami.get("kind") == "user" and set(whoami.get("scopes") or ()) == {f"{JOB_SCOPE}!user={name}"}:
+    scopes = set(whoami.get("scopes") or ()) - identify_scopes(name)
+    if whoami.get("kind") == "user" and scopes == {f"{JOB_SCOPE}!user={name}"}:
         return name
     return None
 
