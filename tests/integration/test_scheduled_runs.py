@@ -18,8 +18,10 @@ import pytest
 import requests
 
 from authenticator.policy_file import AccessPolicyFile
+from hub.broker.errors import Refusal
 from hub.broker.service import HubClient
 from hub.jobs.runs import JobRuns
+from hub.jobs.scheduling import StartRequest
 from hub.jobs.settings import NotebookJobs
 from hub.jobs.store import FAILED, QUEUED, RUNNING, SUCCESS, JobStore
 from tests.fixtures.jupyterhub import BUCKET, person, sign_in_through_entra, start_entra_hub, start_hub, stop_hub
@@ -139,13 +141,14 @@ def refused(response: requests.Response, status: int) -> str:
     return response.json()["message"]
 
 
-def job_runs(hub, method: str, *args, **kwargs):
+def job_runs(hub, method: str, *args, is_revoked=lambda owner: False, **kwargs):
     """One of the broker's job operations (the pages' calls), made in this process on the same store and the same
     hub, with a token holding `tokens` as the broker's does."""
 
     async def call():
         policy = AccessPolicyFile(path=str(hub.state / "access-policy.yaml"))
-        jobs = JobRuns(hub.store, HubClient(hub.api, hub.admin_token, 30), policy, NotebookJobs())
+        hub_client = HubClient(hub.api, hub.admin_token, 30)
+        jobs = JobRuns(hub.store, hub_client, policy, NotebookJobs(), is_revoked=is_revoked)
         result = getattr(jobs, method)(*args, **kwargs)
         return await result if asyncio.iscoroutine(result) else result
 
@@ -455,6 +458,23 @@ def test_a_role_the_owner_is_not_eligible_for_gets_nothing(jobs_hub):
     assert run_tokens(hub, "jn-eve") == []  # the token made for the check is gone
     assert hub.sts.assume_role_calls(f"jn-eve-job-{job.id}") == []
     assert issued_total(hub) == issued_before
+
+
+def test_a_revoked_owner_gets_no_run(jobs_hub):
+    """The revocation store plugs into the broker's job runs (``is_revoked``); a revoked owner's run is refused
+    before any token is made."""
+    hub = jobs_hub
+    new_person(hub, "jv-rev", "analysts")
+    job = new_job(hub, "jv-rev")
+    start = StartRequest(job_id=job.id, airflow_run_id="r1", logical_date=this_minute(), request_id=None)
+    with pytest.raises(Refusal) as caught:
+        job_runs(hub, "start", start, is_revoked=lambda owner: owner == "jv-rev")
+    message = (
+        "jv-rev's access was revoked by an administrator: no run of their jobs starts and no credentials were issued."
+    )
+    assert (caught.value.status, caught.value.message) == (403, message)
+    assert [(r.state, r.reason) for r in hub.store.runs(job.id)] == [(FAILED, message)]
+    assert run_tokens(hub, "jv-rev") == []
 
 
 def test_pausing_or_deleting_a_job_ends_its_runs_credentials_at_once(jobs_hub):
