@@ -28,7 +28,7 @@ from authenticator.safe_names import safe_name
 
 from ..admin_role import is_hub_admin
 from . import errors
-from .contract import ROLE_OPTION
+from .contract import LAPTOP_PAGE_PATH, ROLE_OPTION
 from .errors import Refusal
 from .grants import decide_grant
 from .minting import Credentials, Grant
@@ -181,7 +181,7 @@ def render_message_page(title: str, message: str, links: dict, status: int) -> s
 
 
 def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) -> dict:
-    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page)."""
+    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the laptop page)."""
     return {
         "stylesheet": f"{hub_prefix}static/css/style.min.css",
         "home": f"{hub_prefix}home",
@@ -189,6 +189,7 @@ def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) 
         "logout": f"{hub_prefix}logout",
         "admin": f"{hub_prefix}admin",
         "page": f"{service_prefix}{PAGE_PATH}",
+        "laptop": f"{hub_prefix}{LAPTOP_PAGE_PATH}",
         "viewer": viewer,
     }
 

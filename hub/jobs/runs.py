@@ -13,7 +13,6 @@ owner must still be eligible for the job's role. Any refusal is recorded as the 
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
 
@@ -25,7 +24,7 @@ from authenticator.policy_file import AccessPolicyFile
 from ..broker import errors
 from ..broker.contract import JOB_SCOPE
 from ..broker.errors import Refusal
-from ..broker.grants import decide_grant_for
+from ..broker.grants import JOB, decide_grant_for, token_kind
 from ..broker.minting import Grant
 from ..broker.service import HubClient, token_key
 from . import scheduling
@@ -39,7 +38,6 @@ audit = logging.getLogger("aws_broker.audit")
 
 # The note of a run's hub token (the hub's token page shows it).
 JOB_NOTE_PREFIX = "aws-job:"
-JOB_KIND = "job"
 
 
 class HubTokens:
@@ -193,7 +191,7 @@ class JobRuns:
                 if refusal.status == 403:
                     raise scheduling.owner_not_allowed(job.owner) from None
                 raise
-            if scheduling.job_token_owner(whoami) != job.owner or whoami.get("token_id") != token_id:
+            if token_kind(whoami) != JOB or whoami.get("name") != job.owner or whoami.get("token_id") != token_id:
                 raise RuntimeError(
                     f"the hub describes {job.owner}'s new run token {token_id} as another: {whoami.get('kind')} "
                     f"{whoami.get('name')}, token {whoami.get('token_id')}, scopes {whoami.get('scopes')}"
@@ -240,8 +238,8 @@ class JobRuns:
             raise scheduling.owner_not_allowed(job.owner)
         not_eligible = scheduling.not_eligible_text(job)
         if not eligible_roles(user_model.get("auth_state")):
-            raise Refusal(403, errors.ROLE_NOT_ELIGIBLE, not_eligible.format(roles="none"))
-        grant = decide_grant_for(
+            raise scheduling.no_roles(job)
+        return decide_grant_for(
             user_model,
             self.policy_file.policy,
             job.access_group,
@@ -249,7 +247,6 @@ class JobRuns:
             session_suffix=f"job-{job.id}",
             extra_tags=((scheduling.JOB_TAG, job.id),),
         )
-        return replace(grant, kind=JOB_KIND)
 
     async def finish(self, run_id: str, request: FinishRequest) -> Run:
         """The scheduler says how a run ended: recorded, and its token deleted at once."""
@@ -275,7 +272,7 @@ class JobRuns:
     # ---- a run's own token asking for credentials (the broker's GET v1/credentials)
 
     async def grant_for_token(self, whoami: dict, token: str) -> Grant:
-        """The grant for a job token (``scheduling.job_token_owner``): only while its run is open."""
+        """The grant for a job token (``grants.token_kind``): only while its run is open."""
         owner = whoami["name"]
         run = self.store.open_run_for_token(token_key(token))
         job = self.store.job(run.job_id) if run is not None else None
