@@ -549,3 +549,32 @@ def test_an_owner_removed_from_the_group_gets_no_run(jobs_entra_hub, entra_emula
     assert run_tokens(hub, "sam") == []
     assert hub.sts.assume_role_calls(f"sam-job-{later_job.id}") == []
     assert issued_total(hub) == issued_before_removal == before + 1
+
+
+def test_an_owner_without_an_entra_session_still_gets_runs_while_in_the_group(jobs_entra_hub, entra_emulator_reset):
+    """Weeks without signing in: the owner's Entra refresh token is refused, yet each run start re-reads their groups
+    from Graph (the hub's application token) and decides; out of every access group, the run is refused."""
+    hub, emulator = jobs_entra_hub, entra_emulator_reset
+    emulator.set_modes(token_lifetime_seconds=2)  # every membership check finds ana's Entra tokens expired
+    sign_in_through_entra(hub, emulator, "ana@contoso.example")
+    first, second = new_job(hub, "ana", name="First"), new_job(hub, "ana", name="Second")
+    emulator.revoke_sessions("ana@contoso.example")
+    time.sleep(2.5)  # her Entra tokens have expired, and cannot be refreshed any more
+    graph_before = emulator.stats()
+
+    started = start_run(hub, first.id, this_minute())
+    assert started.status_code == 200, started.text
+    answer = credentials(started.json()["broker_url"], started.json()["token"])
+    assert answer.status_code == 200, answer.text
+    assert caller_arn(hub.moto, answer.json()) == (
+        f"arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/ana-job-{first.id}"
+    )
+    assert emulator.stats()["grants"].get("refresh_token", 0) == graph_before["grants"].get("refresh_token", 0)  # none
+
+    emulator.set_groups("ana@contoso.example", [SALES])
+    time.sleep(1.1)
+    assert refused(start_run(hub, second.id, this_minute()), 403) == (
+        "ana is no longer in any Entra ID group that grants an AWS role, so no credentials were issued for the job "
+        "'Second'. They can ask to be added to one again."
+    )
+    assert [t["note"] for t in run_tokens(hub, "ana")] == [f"aws-job:{started.json()['run_id']}"]
