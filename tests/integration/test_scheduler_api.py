@@ -12,8 +12,10 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 import requests
 
@@ -578,3 +580,20 @@ def test_an_owner_without_an_entra_session_still_gets_runs_while_in_the_group(jo
         "'Second'. They can ask to be added to one again."
     )
     assert [t["note"] for t in run_tokens(hub, "ana")] == [f"aws-job:{started.json()['run_id']}"]
+
+
+def test_the_scheduler_token_stays_in_the_hub(jobs_hub):
+    """The hub reads it to register the service; neither the proxy nor the broker gets it."""
+    hub = jobs_hub
+
+    def environment(process) -> dict:
+        raw = Path(f"/proc/{process.pid}/environ").read_bytes().decode(errors="replace")
+        return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+    children = psutil.Process(hub.proc.pid).children(recursive=True)
+    proxy = [p for p in children if any("configurable-http-proxy" in part for part in p.cmdline())]
+    broker = [p for p in children if "hub.broker" in p.cmdline()]
+    assert len(proxy) == 1 and len(broker) == 1
+    assert environment(psutil.Process(hub.proc.pid))["NOTEBOOK_SCHEDULER_TOKEN"] == hub.scheduler_token
+    for process in (*proxy, *broker):
+        assert hub.scheduler_token not in environment(process).values()
