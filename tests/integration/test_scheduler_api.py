@@ -497,6 +497,21 @@ def test_pausing_or_deleting_a_job_ends_its_runs_credentials_at_once(jobs_hub):
         assert hub.store.run(started["run_id"]).state == FAILED
 
 
+def test_closing_a_run_deletes_no_other_token_that_took_its_id(jobs_hub):
+    """The hub reuses a deleted token's id: a run whose token expired and was purged while the run stayed open (the
+    scheduler died) must not delete the owner's token that got the same id."""
+    hub = jobs_hub
+    new_person(hub, "jw-ida", "analysts")
+    job = new_job(hub, "jw-ida")
+    mine = hub.api_request("POST", "/users/jw-ida/tokens", json={"note": "my notebook client"}).json()
+    run = hub.store.claim_tick(job.id, "r1", this_minute())
+    hub.store.started(run.id, token_id=mine["id"], token_hash="gone", notebook_version=None, parameters={})
+    job_runs(hub, "pause", job, by="jw-ida")
+    assert hub.store.run(run.id).state == FAILED
+    tokens = hub.api_request("GET", "/users/jw-ida/tokens").json()["api_tokens"]
+    assert [t["note"] for t in tokens if t["id"] == mine["id"]] == ["my notebook client"]
+
+
 def test_a_job_token_of_no_run_gets_nothing(jobs_hub):
     """A person may make a token with only the job scope (they hold it); it is no run's token."""
     hub = jobs_hub
