@@ -13,8 +13,10 @@ export TF_PLUGIN_DIR
 CHECKOV_VENV := .venv-checkov
 # The AWS CLI (v1, from PyPI) for the end-to-end test of credential_process: its own virtualenv, its own botocore.
 AWSCLI_VENV := .venv-awscli
+# Apache Airflow with papermill for scheduled notebook runs (scheduler/): its own virtualenv, its dependencies fight ours.
+AIRFLOW_VENV := .venv-airflow
 
-.PHONY: venv checkov-venv awscli-venv test lint format docs demo lock clean
+.PHONY: venv checkov-venv awscli-venv airflow-venv test lint format docs demo lock clean
 
 $(BIN)/.bootstrapped: requirements/dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +46,13 @@ $(AWSCLI_VENV)/.bootstrapped: requirements/awscli.txt $(BIN)/.bootstrapped
 
 awscli-venv: $(AWSCLI_VENV)/.bootstrapped
 
+$(AIRFLOW_VENV)/.bootstrapped: requirements/airflow.txt $(BIN)/.bootstrapped
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(BIN)/uv pip sync --quiet --python $(AIRFLOW_VENV)/bin/python requirements/airflow.txt
+	touch $@
+
+airflow-venv: $(AIRFLOW_VENV)/.bootstrapped
+
 lint: $(BIN)/.bootstrapped
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -58,10 +67,10 @@ docs: $(BIN)/.bootstrapped
 
 # The whole system on this machine: emulated Entra ID and AWS (moto), the Terraform example applied to it, the hub on
 # http://127.0.0.1:8000. Prints who can sign in; Ctrl-C stops everything (hub/local_stack/). Needs Terraform.
-demo: venv
+demo: venv airflow-venv
 	$(BIN)/python -m hub.local_stack
 
-test: venv awscli-venv lint
+test: venv awscli-venv airflow-venv lint
 	PATH="$(CURDIR)/node_modules/.bin:$$PATH" $(BIN)/pytest $(PYTEST_ARGS)
 
 # Re-pin after editing requirements/*.in; hub-side versions follow the chart's hub image.
@@ -70,6 +79,7 @@ lock: $(BIN)/.bootstrapped
 	  -p 3.11 --no-header --no-annotate -o requirements/hub.txt
 	$(BIN)/uv pip compile requirements/dev.in -c requirements/k8s-hub-4.4.0-constraints.txt \
 	  -p 3.11 --no-header --no-annotate -o requirements/dev.txt
+	$(BIN)/uv pip compile requirements/airflow.in -p 3.11 --no-header --no-annotate -o requirements/airflow.txt
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) node_modules .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) $(AIRFLOW_VENV) node_modules .pytest_cache

@@ -28,7 +28,7 @@ from authenticator.safe_names import safe_name
 
 from ..admin_role import is_hub_admin
 from . import errors
-from .contract import LAPTOP_PAGE_PATH, ROLE_OPTION
+from .contract import JOBS_PAGE_PATH, LAPTOP_PAGE_PATH, ROLE_OPTION
 from .errors import Refusal
 from .grants import decide_grant
 from .minting import Credentials, Grant
@@ -181,7 +181,8 @@ def render_message_page(title: str, message: str, links: dict, status: int) -> s
 
 
 def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) -> dict:
-    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the laptop page)."""
+    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the laptop page, the
+    scheduled-runs page) and which of the broker's pages is shown (``active``, highlighted in the navigation)."""
     return {
         "stylesheet": f"{hub_prefix}static/css/style.min.css",
         "home": f"{hub_prefix}home",
@@ -190,6 +191,8 @@ def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) 
         "admin": f"{hub_prefix}admin",
         "page": f"{service_prefix}{PAGE_PATH}",
         "laptop": f"{hub_prefix}{LAPTOP_PAGE_PATH}",
+        "jobs": f"{service_prefix}{JOBS_PAGE_PATH}",
+        "active": "access",
         "viewer": viewer,
     }
 
@@ -197,8 +200,10 @@ def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) 
 # ---- I/O: the handler -----------------------------------------------------------------------------------------------
 
 
-class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
-    """``GET access`` (own page) and ``GET access?user=<name>`` (admins only)."""
+class HubPageHandler(HubOAuthenticated, web.RequestHandler):
+    """A page of the broker's for people, behind the hub's OAuth: the visitor is identified before every request, and
+    errors are pages saying what happened, never a traceback. The access page and the scheduled-runs page build on
+    it."""
 
     def set_default_headers(self):
         self.set_header("Content-Type", "text/html; charset=UTF-8")
@@ -217,6 +222,25 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
     def message(self, status: int, title: str, text: str) -> None:
         self.set_status(status)
         self.finish(render_message_page(title, text, self.links(), status))
+
+    def log_exception(self, typ, value, tb):
+        if not isinstance(value, Refusal):  # a refusal is an answer shown on the page, not a failure
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code, **kwargs):
+        # Never a traceback: a page saying what happened.
+        refusal = kwargs.get("exc_info", (None, None))[1]
+        if isinstance(refusal, Refusal):
+            return self.message(refusal.status, "Not available right now", refusal.message)
+        if status_code == 403:
+            text = "You may not see this page. Sign in to the hub as yourself and open it from the home page."
+        else:
+            text = "The page could not be shown; the administrator can find details in the broker's log."
+        self.message(status_code, "Not available", text)
+
+
+class AccessPageHandler(HubPageHandler):
+    """``GET access`` (own page) and ``GET access?user=<name>`` (admins only)."""
 
     @web.authenticated
     async def get(self):
@@ -252,21 +276,6 @@ class AccessPageHandler(HubOAuthenticated, web.RequestHandler):
         )
         view["viewer_is_admin"] = viewer_is_admin
         self.finish(render_access_page(view, self.links()))
-
-    def log_exception(self, typ, value, tb):
-        if not isinstance(value, Refusal):  # a refusal is an answer shown on the page, not a failure
-            super().log_exception(typ, value, tb)
-
-    def write_error(self, status_code, **kwargs):
-        # Never a traceback: a page saying what happened.
-        refusal = kwargs.get("exc_info", (None, None))[1]
-        if isinstance(refusal, Refusal):
-            return self.message(refusal.status, "Not available right now", refusal.message)
-        if status_code == 403:
-            text = "You may not see this page. Sign in to the hub as yourself and open it from the home page."
-        else:
-            text = "The page could not be shown; the administrator can find details in the broker's log."
-        self.finish(render_message_page("Not available", text, self.links(), status_code))
 
 
 def access_page_routes(prefix: str) -> list:

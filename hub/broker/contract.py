@@ -5,6 +5,8 @@ the credential broker service. Spelled here once; everything else imports it (te
 # The hub-managed service's name: its URL prefix on the hub, its JupyterHub role and its OAuth client follow from it.
 SERVICE_NAME = "aws-credentials"
 SERVICE_PREFIX = f"/services/{SERVICE_NAME}/"
+# The broker's scheduled-runs page for people (issue 13), under SERVICE_PREFIX; the hub's home page links to it.
+JOBS_PAGE_PATH = "jobs"
 # The custom scope a token needs to obtain its owner's AWS credentials (held by people for themselves only).
 ISSUE_SCOPE = f"custom:{SERVICE_NAME}:issue"
 # The broker's port, next to the hub's 8081 (the hub Service exposes it to user servers on Kubernetes).
@@ -36,3 +38,14 @@ def purpose_scope(scopes) -> str | None:
     has no Entra sign-in behind it."""
     names = {scope.split("!", 1)[0] for scope in scopes} - set(IDENTIFY_SCOPES)
     return next(iter(names)) if len(names) == 1 and names <= {LAPTOP_SCOPE, JOB_SCOPE} else None
+
+
+# Scheduled notebook runs (issue 13). Airflow (scheduler/) talks to the broker with one hub service token, read from
+# the first variable; the second names the broker's base URL as Airflow reaches it.
+SCHEDULER_TOKEN_ENV = "NOTEBOOK_SCHEDULER_TOKEN"  # noqa: S105 - a variable name, not a secret
+SCHEDULER_BROKER_URL_ENV = "NOTEBOOK_SCHEDULER_BROKER_URL"
+# The broker's scheduler API, relative to its base URL.
+SCHEDULER_JOBS_PATH = "v1/scheduler/jobs"
+SCHEDULER_RUNS_PATH = "v1/scheduler/runs"
+# A job's Airflow DAG id is this prefix and the job id; "Run now" triggers that DAG.
+JOB_DAG_PREFIX = "notebook-job-"

@@ -18,6 +18,7 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
   ``/hub/metrics``).
 - ``GET health``: 200 when the service runs.
 - ``GET access``: the "What can I access?" page for people, behind the hub's OAuth (``access_page.py``).
+- ``jobs``: the "Scheduled runs" page for people, behind the hub's OAuth (``hub/jobs/pages.py``).
 
 Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
 name, expiry, whether from the cache or freshly minted, and the kind of token (server, laptop). Every refusal writes
@@ -37,6 +38,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from authenticator.policy_file import AccessPolicyFile
 
+from ..jobs.pages import jobs_page_routes
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
@@ -158,7 +160,7 @@ class Broker:
         self.jobs = jobs  # scheduled runs (hub.jobs.runs.JobRuns): the scheduler's API, job tokens, the jobs pages
 
     async def grant_for(self, token: str, server_name: str, client: str = "") -> tuple[str, Grant]:
-        """The kind of token (``grants.SERVER``, ``grants.LAPTOP``) and its grant."""
+        """The kind of token (``grants.SERVER``, ``grants.LAPTOP``, ``grants.JOB``) and its grant."""
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
         try:
@@ -372,7 +374,9 @@ def _log_request(handler: web.RequestHandler) -> None:
         log.info("%s %s %s %.1fms", status, request.method, request.path, 1000 * request.request_time())
 
 
-def make_app(broker: Broker, prefix: str) -> web.Application:
+def make_app(broker: Broker, prefix: str, airflow=None) -> web.Application:
+    """The broker's endpoints and pages under ``prefix``; ``airflow`` (``hub.jobs.airflow_api.AirflowClient``) is how
+    the scheduled-runs page asks Airflow to start a run now (None: no Airflow is set up)."""
     from ..jobs.scheduler_api import scheduler_routes  # its handlers build on this module's
 
     prefix = "/" + prefix.strip("/") + "/"
@@ -385,9 +389,11 @@ def make_app(broker: Broker, prefix: str) -> web.Application:
             (rf"{prefix}health", HealthHandler),
             (rf"{prefix}", HealthHandler),
             *access_page_routes(prefix),
+            *jobs_page_routes(prefix),
         ],
         default_handler_class=NotFoundHandler,
         broker=broker,
+        airflow=airflow,
         log_function=_log_request,
         **access_page_settings(),
     )

@@ -9,7 +9,7 @@ import sys
 import pytest
 from jupyterhub.app import JupyterHub
 
-from hub.broker.contract import DEFAULT_PORT, ISSUE_SCOPE, SERVICE_NAME, SERVICE_PREFIX
+from hub.broker.contract import DEFAULT_PORT, ISSUE_SCOPE, LAPTOP_SCOPE, SERVICE_NAME, SERVICE_PREFIX
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
 from tests.kubernetes.chart import CHART_SECRETS, ETC, REPO
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, ENTRA_CLIENT_SECRET, IRSA_ENV, SITE_ARGS
@@ -104,9 +104,18 @@ def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
         "read:users",
         "read:servers",
         "admin:auth_state",
-        "tokens",  # a laptop token's note and expiry; scheduled runs' tokens made and deleted
+        "tokens",  # a laptop token's note and expiry (read:tokens), scheduled runs' tokens
     ]
     assert roles(hub_app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
+
+
+def test_people_may_make_laptop_tokens_on_the_hubs_own_page(hub_app):
+    assert LAPTOP_SCOPE in hub_app.custom_scopes
+    assert f"{LAPTOP_SCOPE}!user" in roles(hub_app)["user"]["scopes"]  # for themselves only
+    assert [handler[0] for handler in hub_app.extra_handlers] == [
+        "/aws-laptop",
+        r"/aws-laptop/aws_credential_process\.py",
+    ]
 
 
 def test_user_servers_are_brokered_kubespawner_pods_with_the_secret_hooks(hub_app):
