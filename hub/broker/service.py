@@ -8,10 +8,11 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
   parameter is ``server`` (the name of the token's own named server); any other is refused. A laptop token (made by
   the hub's page "Use AWS from your laptop": only the laptop scope, its note naming the access group, an expiry
   within ``CredentialBroker.laptop_token_max_days``) gets its owner's credentials for that group, with no server
-  running, in a session named ``<username>-laptop`` (``grants.token_kind`` tells the kinds apart). Statuses: 200,
-  400 (bad parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET),
-  502 (AWS refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub
-  unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
+  running, in a session named ``<username>-laptop``; a scheduled run's token (only the job scope, an open run's)
+  gets its owner's credentials for the job's group, in a session named ``<username>-job-<job id>``
+  (``grants.token_kind`` tells the kinds apart). Statuses: 200, 400 (bad parameter), 401 (no token), 403 (not
+  allowed, with the reason), 404 (no such endpoint), 405 (a method the endpoint does not answer), 502 (AWS refused:
+  role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
 - ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
   when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
@@ -292,7 +293,7 @@ class BaseHandler(web.RequestHandler):
             refusal = Refusal(
                 405,
                 errors.METHOD_NOT_ALLOWED,
-                f"{self.request.method} is not answered here: the broker's endpoints answer GET.",
+                f"{self.request.method} is not answered here: this endpoint answers {answered_methods(type(self))}.",
             )
         if isinstance(refusal, Refusal):
             self.broker.metrics.refused.labels(refusal.reason).inc()
@@ -364,6 +365,14 @@ class NotFoundHandler(BaseHandler):
             "No such endpoint. The broker answers GET v1/credentials and v1/check (with a server's own token), "
             "metrics, health and access, under its prefix.",
         )
+
+
+def answered_methods(handler_class: type) -> str:
+    """The methods a handler class defines itself (tornado's base class refuses the others with 405)."""
+    own = [
+        m for m in ("GET", "POST") if getattr(handler_class, m.lower()) is not getattr(web.RequestHandler, m.lower())
+    ]
+    return " and ".join(own)
 
 
 def _log_request(handler: web.RequestHandler) -> None:

@@ -21,6 +21,7 @@ from hub.broker.contract import (
     LAPTOP_SCOPE,
     RUN_JOBS_SCOPE,
     SCHEDULER_SERVICE_NAME,
+    SCHEDULER_TOKEN_ENV,
     SERVICE_NAME,
 )
 from hub.broker.settings import CredentialBroker, process_environment
@@ -54,8 +55,8 @@ c.JupyterHub.services.append(
 )
 # The notebook scheduler (Airflow) runs on its own; its token may only start due runs (the broker decides).
 _scheduler = {"name": SCHEDULER_SERVICE_NAME, "display": False}
-if os.environ.get("NOTEBOOK_SCHEDULER_TOKEN"):
-    _scheduler["api_token"] = os.environ["NOTEBOOK_SCHEDULER_TOKEN"]
+if os.environ.get(SCHEDULER_TOKEN_ENV):
+    _scheduler["api_token"] = os.environ[SCHEDULER_TOKEN_ENV]
 c.JupyterHub.services.append(_scheduler)
 
 c.JupyterHub.custom_scopes.update(
