@@ -12,7 +12,8 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
   gets its owner's credentials for the job's group, in a session named ``<username>-job-<job id>``
   (``grants.token_kind`` tells the kinds apart). Statuses: 200, 400 (bad parameter), 401 (no token), 403 (not
   allowed, with the reason), 404 (no such endpoint), 405 (a method the endpoint does not answer), 502 (AWS refused:
-  role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
+  role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors are JSON
+  ``{"error": <code>, "message": <text>}``.
 - ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
   when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
