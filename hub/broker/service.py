@@ -377,8 +377,12 @@ def answered_methods(handler_class: type) -> str:
 
 
 def _log_request(handler: web.RequestHandler) -> None:
-    # Issues are audited already; log refusals and errors, not every successful request.
+    # Every answer is timed (the metrics); issues are audited already, so log refusals and errors only.
     status = handler.get_status()
+    broker = handler.settings.get("broker")
+    if broker is not None:
+        endpoint = type(handler).__name__.removesuffix("Handler")
+        broker.metrics.request_seconds.labels(endpoint, str(status)).observe(handler.request.request_time())
     if status >= 400:
         request = handler.request
         log.info("%s %s %s %.1fms", status, request.method, request.path, 1000 * request.request_time())
