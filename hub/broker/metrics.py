@@ -36,6 +36,14 @@ class BrokerMetrics:
             registry=self.registry,
         )
 
+        self.request_seconds = Histogram(
+            "aws_broker_request_seconds",
+            "Time to answer a request, by endpoint (the handler) and status",
+            ["endpoint", "status"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
     def observe_sts(self, outcome: str, seconds: float) -> None:
         self.sts_calls.labels(outcome).inc()
         self.sts_seconds.observe(seconds)

@@ -24,7 +24,7 @@ from authenticator.policy_file import AccessPolicyFile
 from ..broker import errors
 from ..broker.contract import JOB_SCOPE
 from ..broker.errors import Refusal
-from ..broker.grants import decide_grant_for
+from ..broker.grants import JOB, decide_grant_for, token_kind
 from ..broker.minting import Grant
 from ..broker.service import HubClient, token_key
 from . import scheduling
@@ -80,11 +80,15 @@ class HubTokens:
         model = json.loads(response.body)
         return model["token"], model["id"]
 
-    async def delete(self, owner: str, token_id: str) -> None:
-        """Delete a run token at once (one already gone is fine). Failing that, it still expires, and the broker
+    async def delete(self, owner: str, token_id: str, run_id: str) -> None:
+        """Delete a run's token at once (one already gone is fine). The hub reuses a deleted token's id, so the
+        token is deleted only while its note still names the run. Failing that, it still expires, and the broker
         gives it nothing: its run is closed in the store."""
         path = f"/users/{quote(owner, safe='')}/tokens/{quote(token_id, safe='')}"
         try:
+            model = json.loads((await self.hub.http.fetch(self._request("GET", path))).body)
+            if model.get("note") != f"{JOB_NOTE_PREFIX}{run_id}":
+                return  # expired and gone; the id now names another token
             await self.hub.http.fetch(self._request("DELETE", path))
         except HTTPClientError as e:
             if e.code != 404:
@@ -187,8 +191,11 @@ class JobRuns:
                 if refusal.status == 403:
                     raise scheduling.owner_not_allowed(job.owner) from None
                 raise
-            if scheduling.job_token_owner(whoami) != job.owner or whoami.get("token_id") != token_id:
-                raise RuntimeError(f"the hub describes {job.owner}'s new run token as another token")
+            if token_kind(whoami) != JOB or whoami.get("name") != job.owner or whoami.get("token_id") != token_id:
+                raise RuntimeError(
+                    f"the hub describes {job.owner}'s new run token {token_id} as another: {whoami.get('kind')} "
+                    f"{whoami.get('name')}, token {whoami.get('token_id')}, scopes {whoami.get('scopes')}"
+                )
             grant = await self._grant(job)
             parameters = run.parameters if run.parameters is not None else job.parameters
             started = self.store.started(
@@ -201,7 +208,7 @@ class JobRuns:
             if started is None:  # paused or deleted while the hub was asked
                 raise scheduling.paused(job)
         except BaseException:
-            await self.tokens.delete(job.owner, token_id)
+            await self.tokens.delete(job.owner, token_id, run.id)
             raise
         audit.info(
             "job-run started run=%s job=%s user=%s access_group=%s session=%s token_id=%s",
@@ -231,7 +238,7 @@ class JobRuns:
             raise scheduling.owner_not_allowed(job.owner)
         not_eligible = scheduling.not_eligible_text(job)
         if not eligible_roles(user_model.get("auth_state")):
-            raise Refusal(403, errors.ROLE_NOT_ELIGIBLE, not_eligible.format(roles="none"))
+            raise scheduling.no_roles(job)
         return decide_grant_for(
             user_model,
             self.policy_file.policy,
@@ -258,21 +265,21 @@ class JobRuns:
             )
         job = self.store.job(before.job_id)
         if before.token_id and job is not None:
-            await self.tokens.delete(job.owner, before.token_id)
+            await self.tokens.delete(job.owner, before.token_id, run_id)
         audit.info("job-run finished run=%s job=%s state=%s", run_id, before.job_id, request.state)
         return self.store.run(run_id)
 
     # ---- a run's own token asking for credentials (the broker's GET v1/credentials)
 
-    async def grant_for_token(self, whoami: dict) -> Grant:
-        """The grant for a job token (``scheduling.job_token_owner``): only while its run is open."""
-        owner, token_id = whoami["name"], whoami.get("token_id") or ""
-        run = self.store.open_run_for_token(token_id)
+    async def grant_for_token(self, whoami: dict, token: str) -> Grant:
+        """The grant for a job token (``grants.token_kind``): only while its run is open."""
+        owner = whoami["name"]
+        run = self.store.open_run_for_token(token_key(token))
         job = self.store.job(run.job_id) if run is not None else None
         if run is None or job is None or job.owner != owner:
-            last = self.store.last_run_for_token(token_id=token_id)
-            job = self.store.job(last.job_id) if last else None
-            raise scheduling.job_token_refusal(last, job, owner, self.settings.max_run_seconds)
+            raise self.refusal_for_ended_token(token) or scheduling.job_token_refusal(
+                None, None, owner, self.settings.max_run_seconds
+            )
         if scheduling.run_expired(run, self.clock(), self.settings.max_run_seconds):
             await self._close(job, [run], f"The run took longer than {self.settings.max_run_seconds} seconds.")
             raise scheduling.job_token_refusal(run, job, owner, self.settings.max_run_seconds)
@@ -281,9 +288,9 @@ class JobRuns:
         return await self._grant(job)
 
     def refusal_for_ended_token(self, token: str) -> Refusal | None:
-        """Why a token the hub no longer knows gets nothing, when it was a run's token (the broker deletes it when
-        the run ends); None for any other token."""
-        last = self.store.last_run_for_token(token_hash=token_key(token))
+        """Why a run's token gets nothing once its run has ended (the broker deletes it from the hub then); None
+        for a token no run had."""
+        last = self.store.last_run_for_token(token_key(token))
         if last is None:
             return None
         job = self.store.job(last.job_id)
@@ -331,7 +338,7 @@ class JobRuns:
         closed = self.store.close_runs_of(owner, reason)
         for run in closed:
             if run.token_id:
-                await self.tokens.delete(owner, run.token_id)
+                await self.tokens.delete(owner, run.token_id, run.id)
         return len(closed)
 
     async def _close(self, job: Job, runs: list[Run], reason: str) -> None:
@@ -342,4 +349,4 @@ class JobRuns:
     async def _delete_tokens(self, job: Job, runs: list[Run]) -> None:
         for run in runs:
             if run.token_id:
-                await self.tokens.delete(job.owner, run.token_id)
+                await self.tokens.delete(job.owner, run.token_id, run.id)

@@ -56,10 +56,9 @@ CREATE TABLE IF NOT EXISTS runs (
     notebook_version TEXT,           -- the S3 version run (pinned for "run again exactly")
     parameters TEXT,                 -- JSON the run used (pinned for "run again exactly")
     token_id TEXT,                   -- the run's hub token (deleted from the hub when the run closes)
-    token_hash TEXT                  -- its SHA-256, to say why a deleted token gets nothing (never the token)
+    token_hash TEXT                  -- its SHA-256, which identifies it (never the token itself)
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job_id, requested_at);
-CREATE INDEX IF NOT EXISTS runs_by_token ON runs (token_id);
 CREATE INDEX IF NOT EXISTS runs_by_token_hash ON runs (token_hash);
 """
 
@@ -270,18 +269,16 @@ class JobStore:
         rows = self.db.execute("SELECT * FROM runs WHERE job_id = ? AND state = ?", (job_id, RUNNING))
         return [_run(row) for row in rows]
 
-    def open_run_for_token(self, token_id: str) -> Run | None:
-        """The running run whose hub token this is, or None."""
-        row = self.db.execute("SELECT * FROM runs WHERE token_id = ? AND state = ?", (token_id, RUNNING)).fetchone()
+    def open_run_for_token(self, token_hash: str) -> Run | None:
+        """The running run whose hub token this is (by the token's hash: token ids are reused by the hub once a
+        token is deleted), or None."""
+        row = self.db.execute("SELECT * FROM runs WHERE token_hash = ? AND state = ?", (token_hash, RUNNING)).fetchone()
         return None if row is None else _run(row)
 
-    def last_run_for_token(self, *, token_id: str | None = None, token_hash: str | None = None) -> Run | None:
-        """The latest run that had this hub token (by its id, or by its hash once the hub has deleted it), open or
-        not: to say why a token gets nothing."""
-        column, value = ("token_id", token_id) if token_hash is None else ("token_hash", token_hash)
+    def last_run_for_token(self, token_hash: str) -> Run | None:
+        """The latest run that had this hub token, open or not: to say why a token gets nothing."""
         row = self.db.execute(
-            f"SELECT * FROM runs WHERE {column} = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1",  # noqa: S608
-            (value,),
+            "SELECT * FROM runs WHERE token_hash = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1", (token_hash,)
         ).fetchone()
         return None if row is None else _run(row)
 

@@ -73,8 +73,6 @@ class RevocationBaseHandler(BaseHandler):
 
 
 class RevocationsHandler(RevocationBaseHandler):
-    methods_answered = "v1/revocations answers GET (the list) and POST (revoke)."
-
     async def get(self):
         await self.admin_name()
         self.finish(json.dumps(await self.revoker.listing()))
@@ -94,8 +92,6 @@ class RevocationsHandler(RevocationBaseHandler):
 
 
 class RevocationHandler(RevocationBaseHandler):
-    methods_answered = "v1/revocations/<hub name> answers DELETE (unrevoke)."
-
     async def delete(self, username: str):
         by = await self.admin_name()
         self.answer(*await self.revoker.unrevoke(username.strip().lower(), by))

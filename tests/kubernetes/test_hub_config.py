@@ -80,7 +80,7 @@ def test_hub_admins_hold_the_hub_admin_role_and_no_one_jupyterhubs_admin_role(hu
 
 
 def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
-    assert sorted(services(hub_app)) == [SERVICE_NAME, "jupyterhub-idle-culler"]
+    assert sorted(services(hub_app)) == [SERVICE_NAME, "jupyterhub-idle-culler", "notebook-scheduler"]
     broker = services(hub_app)[SERVICE_NAME]
     # The proxy routes the broker's page to this URL: the hub Service's broker port (the broker listens on 0.0.0.0).
     assert broker["url"] == f"http://hub:{DEFAULT_PORT}"

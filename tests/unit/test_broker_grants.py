@@ -172,3 +172,31 @@ def test_a_grant_for_an_access_group_rechecks_eligibility_and_narrows_as_for_a_s
     with pytest.raises(Refusal) as refused:
         decide_grant_for(SAM, POLICY, "platform-admins", not_eligible="no: {roles}")
     assert (refused.value.reason, refused.value.message) == ("role-not-eligible", "no: Analysts, Data Engineers")
+
+
+def test_a_refused_method_is_told_the_methods_its_endpoint_answers():
+    from hub.broker.service import CredentialsHandler, answered_methods
+    from hub.jobs.scheduler_api import SchedulerFinishHandler, SchedulerJobsHandler
+
+    assert answered_methods(CredentialsHandler) == "GET"
+    assert answered_methods(SchedulerJobsHandler) == "GET"
+    assert answered_methods(SchedulerFinishHandler) == "POST"
+
+
+def test_every_answer_is_timed_by_endpoint_and_status():
+    from types import SimpleNamespace
+
+    from hub.broker.metrics import BrokerMetrics
+    from hub.broker.service import CredentialsHandler, _log_request
+
+    metrics = BrokerMetrics()
+    handler = CredentialsHandler.__new__(CredentialsHandler)  # only what the log function reads
+    handler.application = SimpleNamespace(settings={"broker": SimpleNamespace(metrics=metrics)})
+    handler.request = SimpleNamespace(request_time=lambda: 0.03, method="GET", path="/x")
+    handler.get_status = lambda: 200
+    _log_request(handler)
+    sample = metrics.registry.get_sample_value
+    labels = {"endpoint": "Credentials", "status": "200"}
+    assert sample("aws_broker_request_seconds_count", labels) == 1
+    assert sample("aws_broker_request_seconds_bucket", {**labels, "le": "0.025"}) == 0
+    assert sample("aws_broker_request_seconds_bucket", {**labels, "le": "0.05"}) == 1

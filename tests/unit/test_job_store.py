@@ -107,7 +107,7 @@ def test_a_tick_starts_once(store):
     assert store.claim_tick(job.id, "next", TICK + timedelta(days=1)) is not None
     started = store.started(run.id, token_id="a42", token_hash="h-a42", notebook_version=None, parameters={"days": 7})
     assert (started.token_id, started.parameters) == ("a42", {"days": 7})
-    assert store.open_run_for_token("a42") == started
+    assert store.open_run_for_token("h-a42") == started
     assert store.open_runs(job.id)[0].id in {run.id}
 
 
@@ -169,8 +169,7 @@ def test_finish_closes_a_run_once(store, clock):
     assert before.token_id == "a7"
     after = store.run(run.id)
     assert (after.state, after.notebook_version, after.duration_seconds) == (SUCCESS, "v9", 180)
-    assert store.open_run_for_token("a7") is None and store.last_run_for_token(token_id="a7") == after
-    assert store.last_run_for_token(token_hash="h-a7") == after
+    assert store.open_run_for_token("h-a7") is None and store.last_run_for_token("h-a7") == after
     assert store.finish(run.id, state=FAILED, reason="again", notebook_version=None) is None
     with pytest.raises(ValueError, match="a run finishes as success or failed, not 'running'"):
         store.finish(run.id, state=RUNNING, reason=None, notebook_version=None)
@@ -188,7 +187,7 @@ def test_pausing_closes_open_runs_and_requests(store):
     assert {(r.state, r.reason) for r in (store.run(running.id), store.run(queued.id))} == {
         (FAILED, "The job was paused.")
     }
-    assert store.open_run_for_token("a1") is None and store.last_run_for_token(token_id="a1").id == running.id
+    assert store.open_run_for_token("h-a1") is None and store.last_run_for_token("h-a1").id == running.id
     assert store.job(job.id).paused is True and store.run(untouched.id).state == RUNNING
     # A paused job's start that had already claimed its tick can no longer record a token.
     assert store.started(running.id, token_id="a1", token_hash="h-a1", notebook_version=None, parameters={}) is None
@@ -202,8 +201,8 @@ def test_deleting_a_job_closes_its_runs_and_keeps_them_on_record(store, tmp_path
     refused = store.record_refused(job.id, airflow_run_id="r0", logical_date=None, reason="not due")
     (closed,) = store.delete_job(job.id, "The job was deleted by sam.")
     assert (closed.id, closed.token_id) == (running.id, "a1")
-    assert store.job(job.id) is None and store.jobs("sam") == [] and store.open_run_for_token("a1") is None
-    assert store.last_run_for_token(token_hash="h-a1").reason == "The job was deleted by sam."
+    assert store.job(job.id) is None and store.jobs("sam") == [] and store.open_run_for_token("h-a1") is None
+    assert store.last_run_for_token("h-a1").reason == "The job was deleted by sam."
     assert [r.id for r in store.runs(job.id)] == [refused.id, running.id]
     again = new_job(store)  # the name is free again
     assert again.id != job.id
