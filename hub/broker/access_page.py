@@ -351,7 +351,8 @@ class RevocationPageHandler(AccessPageHandler):
 
     @web.authenticated
     async def post(self, action: str):
-        self.check_xsrf_cookie()  # a form post with the visitor's cookies: it must come from the confirmation page
+        # A form post with the visitor's cookies: JupyterHub's HubOAuth accepts it only with the XSRF token of the
+        # confirmation page (its check for cookie-authenticated requests other than GET), else no visitor: 403.
         by = await self.admin()
         if by is None:
             return
@@ -372,8 +373,7 @@ def access_page_routes(prefix: str) -> list:
     ]
 
 
-def access_page_settings(prefix: str) -> dict:
-    """Tornado settings the pages need: a key for the signed cookie holding the visitor's hub OAuth token (new at
-    every broker start; people are sent through the hub's OAuth again, without a prompt), and the XSRF cookie kept to
-    the broker's own prefix (the hub has an `_xsrf` cookie of its own)."""
-    return {"cookie_secret": secrets.token_bytes(32), "xsrf_cookie_kwargs": {"path": prefix, "httponly": True}}
+def access_page_settings() -> dict:
+    """Tornado settings the page needs: a key for the signed cookie holding the visitor's hub OAuth token (new at
+    every broker start; people are sent through the hub's OAuth again, without a prompt)."""
+    return {"cookie_secret": secrets.token_bytes(32)}

@@ -460,5 +460,5 @@ def make_app(broker: Broker, prefix: str, airflow=None) -> web.Application:
         broker=broker,
         airflow=airflow,
         log_function=_log_request,
-        **access_page_settings(prefix),
+        **access_page_settings(),
     )
