@@ -108,7 +108,7 @@ def check_switch(setting: str, python: str, helper: Path) -> NotebookUser:
             check=False,
         )
     except OSError as e:  # the switch itself (setgroups, setgid, setuid) or starting the Python as that user
-        raise CannotRunAs(f"{who}: {e.strerror or e} ({python}); {FIX}") from None
+        raise CannotRunAs(f"{who}: starting {python} as that user failed: {e.strerror or e}; {FIX}") from None
     if probe.returncode != 0:
         last = (probe.stderr.strip().splitlines() or [f"exit status {probe.returncode}"])[-1]
         raise CannotRunAs(f"{who}: as that user, {python} cannot read the credential helper {helper}: {last}; {FIX}")
