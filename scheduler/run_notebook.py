@@ -298,7 +298,8 @@ def execute(grant: RunGrant, workdir: Path, python: str, base_env) -> tuple[str,
             run_as.hand_over([folder, home, config_file, notebook, parameters_file], user)
             workdir.chmod(0o711)
         run_log = workdir / RUN_LOG
-        with open(run_log, "w") as out:  # the task's file: the notebook's processes only get a descriptor to it
+        # The task's file (0600): the notebook's processes only get a descriptor to it.
+        with os.fdopen(os.open(run_log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             out.write(f"Notebook {grant.notebook_location}, version {version}, run {grant.run_id}\n")
             out.write(f"Parameters: {json.dumps(grant.parameters, sort_keys=True)}\n")
             out.flush()

@@ -370,7 +370,7 @@ def notebook_python(tmp_path_factory):
     The Airflow virtualenv's own may not do: here it links to pyenv's Python under /root (0700), which no other user
     can start; in the Airflow image the virtualenv is /opt/airflow-venv, readable by all."""
     if os.geteuid() != 0:
-        missing_tool("root", "run the tests as root (as CI does) to run a notebook as another OS user")
+        missing_tool("root (these tests run a notebook as another OS user)", "run the tests as root, as CI does")
     bases = [os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3"]
     usable = [base for base in dict.fromkeys(bases) if runs_python_3_11(NOTEBOOK_USER, base)]
     if not usable:
@@ -471,3 +471,31 @@ def test_without_a_notebook_user_the_notebook_could_read_the_tasks_token(broker,
     assert seen["uid"] == os.geteuid()
     assert task["environ"] == "holds the scheduler's token"
     assert seen["token_file"] == "read"
+
+
+def test_a_task_that_cannot_switch_users_is_refused_with_the_reason(notebook_python):
+    """The check a task makes before a run, made by a process without the capabilities (running as nobody)."""
+    program = (
+        "import sys\nfrom scheduler import run_as\n"
+        "try:\n    run_as.check_switch('daemon', sys.executable, run_as.Path(sys.argv[1]))\n"
+        "except run_as.CannotRunAs as e:\n    print(e.reason)"
+    )
+    helper = REPO / "hub" / "aws_credential_process.py"
+    result = subprocess.run(
+        [notebook_python, "-c", program, str(helper)],
+        user=NOTEBOOK_USER,
+        extra_groups=[],
+        env={},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    uid = pwd.getpwnam(NOTEBOOK_USER).pw_uid
+    assert result.stdout.strip() == (
+        f'the notebook cannot run as "daemon" (NOTEBOOK_RUN_AS_USER): the task (uid {uid}) lacks the capabilities '
+        "CHOWN, DAC_OVERRIDE, SETGID, SETUID needed to switch users; tell your administrator (the job pod's "
+        "container runs as root with CHOWN, DAC_OVERRIDE, SETGID, SETUID)"
+    )
