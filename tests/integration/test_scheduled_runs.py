@@ -452,6 +452,8 @@ def test_the_notebook_runs_as_another_user_that_cannot_read_the_tasks_secrets(
     user = pwd.getpwnam(NOTEBOOK_USER)
     assert (seen["uid"], seen["euid"], seen["gid"], seen["groups"]) == (user.pw_uid, user.pw_uid, user.pw_gid, [])
     assert seen["capabilities"] == "0000000000000000"
+    # As that user, the SDK still got the job's credentials through the helper and the private config.
+    assert seen["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE}/sam-job-{job.id}"
     # The task (root, the scheduler's token in its environment) is closed to the notebook, and so is pid 1.
     assert task == {"pid": task["pid"], "uid": 0, "environ": "PermissionError"}
     assert seen["pid_1_environ"] == "PermissionError"
