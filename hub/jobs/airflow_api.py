@@ -7,7 +7,8 @@ broker for it with that request id (consumed once): what Airflow is told here gr
 - :func:`trigger_body` and :func:`dag_run_id` (pure) build the request. The DAG run id is derived from the request id,
   so asking twice for the same request (a retry after a timeout) cannot start two runs: Airflow answers 409.
 - :class:`AirflowClient` makes the calls: a JWT from ``POST /auth/token`` (username and password; kept until Airflow
-  refuses it, then asked for once more), then ``POST /api/v2/dags/{dag_id}/dagRuns``.
+  refuses it: 401 when it expired, 403 when Airflow no longer accepts it; then asked for once more), then
+  ``POST /api/v2/dags/{dag_id}/dagRuns``.
 - :class:`AirflowUnavailable` says, in words for the person on the page, why Airflow could not be asked; the request
   stays queued in the store, and :func:`resend_queued` (every ``AirflowApi.resend_seconds``) asks again.
 - :class:`AirflowApi`: where Airflow's API is and which account the hub uses (``c.AirflowApi.<trait>``); the
@@ -177,14 +178,17 @@ class AirflowClient:
         had it); raises :class:`AirflowUnavailable` otherwise."""
         path = f"/api/v2/dags/{quote(dag_id(job_id), safe='')}/dagRuns"
         body = trigger_body(request_id, note)
-        for attempt in (1, 2):
-            if self._token is None:
+        while True:
+            fresh = self._token is None
+            if fresh:
                 self._token = await self._new_token()
             try:
                 await self._post(path, body, self._token)
                 return
             except HTTPClientError as e:
-                if e.code == 401 and attempt == 1:  # the JWT expired: ask for a new one, once
+                if e.code in (401, 403) and not fresh:
+                    # A kept JWT that expired (401) or that Airflow no longer accepts (403: restarted with another
+                    # secret): ask for a new one, once.
                     self._token = None
                     continue
                 if e.code == 409:  # this request's DAG run exists already (an earlier attempt reached Airflow)
@@ -203,7 +207,6 @@ class AirflowClient:
                 raise self._unreachable(e) from None
             except OSError as e:
                 raise self._unreachable(e) from None
-        raise AssertionError("unreachable")
 
     def _unreachable(self, error) -> AirflowUnavailable:
         log.error("Airflow's API unavailable at %s: %s", self.api_url, getattr(error, "code", None) or error)
