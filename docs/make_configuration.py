@@ -49,9 +49,10 @@ def _classes():
     from authenticator.policy_file import AccessPolicyFile
     from hub.admin_role import HubAdmins
     from hub.broker.settings import CredentialBroker
+    from hub.jobs.settings import NotebookJobs
     from hub.spawn import BrokeredAWSMixin
 
-    return [EntraIDOAuthenticator, AccessPolicyFile, HubAdmins, BrokeredAWSMixin, CredentialBroker]
+    return [EntraIDOAuthenticator, AccessPolicyFile, HubAdmins, BrokeredAWSMixin, CredentialBroker, NotebookJobs]
 
 
 def _local_stack_config() -> Config:
@@ -131,7 +132,8 @@ def render() -> str:
         "`hub/local_stack/single_machine.py`. Environment variables carry secrets only: `OAUTH_CLIENT_SECRET` (the app",
         "registration's client secret), `JUPYTERHUB_CRYPT_KEY` (encrypts auth_state), and the AWS SDK's own variables",
         "for the broker's identity (on Kubernetes IRSA sets them). The broker is a separate process: the hub passes it",
-        "its `CredentialBroker` and `AccessPolicyFile` settings (`hub/config/20-credential-broker.py`).",
+        "its `CredentialBroker`, `NotebookJobs` and `AccessPolicyFile` settings",
+        "(`hub/config/20-credential-broker.py`).",
         "",
     ]
     for cls in _classes():

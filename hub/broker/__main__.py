@@ -1,7 +1,7 @@
 """``python -m hub.broker``: run the credential broker (JupyterHub starts it as a hub-managed service).
 
-Its settings are the hub config's ``CredentialBroker`` and ``AccessPolicyFile`` sections, handed over by
-``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and the broker's own
+Its settings are the hub config's ``CredentialBroker``, ``NotebookJobs`` and ``AccessPolicyFile`` sections, handed
+over by ``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and its own
 token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS identity is the
 AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
 """
@@ -17,6 +17,9 @@ from traitlets import TraitError
 from authenticator.access_policy import AccessPolicyError
 from authenticator.policy_file import AccessPolicyFile
 
+from ..jobs.runs import JobRuns
+from ..jobs.settings import NotebookJobs
+from ..jobs.store import JobStore
 from .cache import CredentialCache, TTLCache
 from .metrics import BrokerMetrics
 from .minting import Minter, sts_client_config
@@ -61,6 +64,7 @@ def runs_on_role_credentials(client) -> bool:
 
 async def serve(
     settings: CredentialBroker,
+    jobs_settings: NotebookJobs,
     policy_file: AccessPolicyFile,
     hub_auth: HubAuth,
     minter_class: type[Minter],
@@ -73,13 +77,15 @@ async def serve(
     else:
         chained = settings.chained_sessions == "true"
     metrics = BrokerMetrics()
+    hub = HubClient(hub_auth.api_url, hub_auth.api_token, settings.hub_timeout_seconds)
     broker = Broker(
-        HubClient(hub_auth.api_url, hub_auth.api_token, settings.hub_timeout_seconds),
+        hub,
         policy_file,
         minter_class(client, chained=chained, observe_sts=metrics.observe_sts),
         metrics,
         credential_cache_class(settings.cache_margin_seconds),
         TTLCache(settings.token_cache_seconds),
+        jobs=JobRuns(JobStore(jobs_settings.db_path), hub, policy_file, jobs_settings),
     )
     app = make_app(broker, hub_auth.base_url)
     app.listen(settings.port, settings.ip, xheaders=True)
@@ -102,6 +108,9 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
     try:
         config = load_process_config(os.environ.get(CONFIG_VARIABLE, ""))
         settings = CredentialBroker(config=config)
+        jobs_settings = NotebookJobs(config=config)
+        if not jobs_settings.db_path:
+            raise TraitError("NotebookJobs.db_path is not set: start the broker from the hub config, which sets it")
         policy_file = AccessPolicyFile(config=config, log=log)
         policy_file.policy  # noqa: B018 - load it now: a missing or invalid file stops the start
         hub_auth = HubAuth()
@@ -111,7 +120,7 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, policy_file, hub_auth, minter_class, credential_cache_class))
+        asyncio.run(serve(settings, jobs_settings, policy_file, hub_auth, minter_class, credential_cache_class))
     except KeyboardInterrupt:
         pass
     return 0

@@ -35,6 +35,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from authenticator.policy_file import AccessPolicyFile
 
 from ..jobs.pages import jobs_page_routes
+from ..jobs.scheduling import job_token_owner
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
@@ -120,15 +121,25 @@ class Broker:
         metrics: BrokerMetrics,
         credential_cache: CredentialCache,
         identity_cache: TTLCache,
+        jobs=None,
     ):
         self.hub, self.policy_file, self.minter, self.metrics = hub, policy_file, minter, metrics
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
+        self.jobs = jobs  # scheduled runs (hub.jobs.runs.JobRuns): the scheduler's API, job tokens, the jobs pages
 
     async def grant_for(self, token: str, server_name: str) -> Grant:
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
-        whoami = await self.hub.whoami(token)
         try:
+            whoami = await self.hub.whoami(token)
+        except Refusal as refusal:
+            # A scheduled run's token is deleted when the run ends: say so rather than "not valid".
+            ended = self.jobs.refusal_for_ended_token(token) if self.jobs and refusal.status == 403 else None
+            raise ended or refusal from None
+        try:
+            # The kind of token: a scheduled run's own (only the job scope), else a server's.
+            if self.jobs and job_token_owner(whoami):
+                return await self.jobs.grant_for_token(whoami, token)
             name = identify(whoami, server_name=server_name)
 
             async def resolve():
@@ -162,7 +173,8 @@ class Broker:
             self.metrics.cache_hits.inc()
         self.metrics.issued.labels(source, grant.group.name).inc()
         audit.info(
-            "issued user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s",
+            "issued kind=%s user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s",
+            grant.kind,
             grant.username,
             grant.oid,
             grant.group.name,
@@ -302,10 +314,13 @@ def _log_request(handler: web.RequestHandler) -> None:
 def make_app(broker: Broker, prefix: str, airflow=None) -> web.Application:
     """The broker's endpoints and pages under ``prefix``; ``airflow`` (``hub.jobs.airflow_api.AirflowClient``) is how
     the scheduled-runs page asks Airflow to start a run now (None: no Airflow is set up)."""
+    from ..jobs.scheduler_api import scheduler_routes  # its handlers build on this module's
+
     prefix = "/" + prefix.strip("/") + "/"
     return web.Application(
         [
             (rf"{prefix}v1/credentials", CredentialsHandler),
+            *scheduler_routes(prefix),
             (rf"{prefix}v1/check", CheckHandler),
             (rf"{prefix}metrics", MetricsHandler),
             (rf"{prefix}health", HealthHandler),

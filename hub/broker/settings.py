@@ -2,9 +2,9 @@
 
 ``hub/config/20-credential-broker.py`` reads them from the hub config ``c`` (Helm: ``hub.config.CredentialBroker``),
 so a bad value stops the hub at start-up, and hands the broker process the config sections it reads
-(``CredentialBroker`` and ``AccessPolicyFile``) as JSON in one variable, :data:`CONFIG_VARIABLE`. The broker
-process (``python -m hub.broker``) builds the same objects from it. Its other environment is JupyterHub's own
-``JUPYTERHUB_*`` variables and the AWS SDK's standard ``AWS_*`` variables of the broker's own identity.
+(``CredentialBroker``, ``NotebookJobs`` and ``AccessPolicyFile``) as JSON in one variable, :data:`CONFIG_VARIABLE`.
+The broker process (``python -m hub.broker``) builds the same objects from it. Its other environment is JupyterHub's
+own ``JUPYTERHUB_*`` variables and the AWS SDK's standard ``AWS_*`` variables of the broker's own identity.
 
 =========================  ===============================================================================
 ``ip``, ``port``           where the broker listens (127.0.0.1 and ``contract.DEFAULT_PORT``; 0.0.0.0 on Kubernetes)
@@ -30,7 +30,7 @@ from .contract import DEFAULT_PORT
 # The one variable through which the hub config reaches the broker process.
 CONFIG_VARIABLE = "CREDENTIAL_BROKER_CONFIG"
 # The config sections the broker process reads.
-CONFIG_SECTIONS = ("CredentialBroker", "AccessPolicyFile")
+CONFIG_SECTIONS = ("CredentialBroker", "NotebookJobs", "AccessPolicyFile")
 # What else the broker process gets from the hub's environment (JupyterHub adds its own JUPYTERHUB_* variables):
 # the AWS SDK's standard variables of the broker's own identity, and what Python and TLS need.
 PASSED_PREFIXES = ("AWS_",)

@@ -4,15 +4,32 @@
 #                          hub.config.CredentialBroker); a bad value stops the hub here, at start-up
 #   c.AccessPolicyFile.*   the access policy file (authenticator/policy_file.py), the same the authenticator reads
 #   AWS_*                  the broker's own AWS identity and region: passed to the broker only, never to servers
+#   c.NotebookJobs.*       scheduled runs (hub/jobs/settings.py): the job store, run limits; filled in here where unset
+#   NOTEBOOK_SCHEDULER_TOKEN  the notebook scheduler's (Airflow's) hub token, when it runs (hub/jobs/scheduler_api.py)
 # Notebook servers get the custom scope ISSUE_SCOPE on their own token: it lets the token's owner (and no one else)
-# obtain their own credentials from the broker.
+# obtain their own credentials from the broker. A scheduled run gets a token of its owner with JOB_SCOPE only.
 import os
 import sys
 
-from hub.broker.contract import ISSUE_SCOPE, SERVICE_NAME
+from jupyterhub.app import JupyterHub
+
+from hub.broker.contract import ISSUE_SCOPE, JOB_SCOPE, RUN_JOBS_SCOPE, SCHEDULER_SERVICE_NAME, SERVICE_NAME
 from hub.broker.settings import CredentialBroker, process_environment
+from hub.jobs.settings import NotebookJobs, default_db_path
+from hub.spawn import BrokeredAWSMixin
 
 _broker = CredentialBroker(config=c)
+
+# Scheduled runs: the job store beside the hub's database; runs reach the broker and AWS as notebook servers do.
+_servers = BrokeredAWSMixin(config=c)
+if not c.NotebookJobs.get("db_path"):
+    _hub_db = c.JupyterHub.db_url if "db_url" in c.JupyterHub else JupyterHub.db_url.default_value
+    c.NotebookJobs.db_path = default_db_path(_hub_db, os.getcwd())
+if "broker_url" not in c.NotebookJobs:
+    c.NotebookJobs.broker_url = _servers.broker_url_for_servers or _servers.broker_url
+if "aws_endpoint_url" not in c.NotebookJobs:
+    c.NotebookJobs.aws_endpoint_url = _servers.aws_endpoint_url
+NotebookJobs(config=c)  # a bad value stops the hub here
 
 c.JupyterHub.services.append(
     {
@@ -26,11 +43,22 @@ c.JupyterHub.services.append(
         "oauth_no_confirm": True,
     }
 )
+# The notebook scheduler (Airflow) runs on its own; its token may only start due runs (the broker decides).
+_scheduler = {"name": SCHEDULER_SERVICE_NAME, "display": False}
+if os.environ.get("NOTEBOOK_SCHEDULER_TOKEN"):
+    _scheduler["api_token"] = os.environ["NOTEBOOK_SCHEDULER_TOKEN"]
+c.JupyterHub.services.append(_scheduler)
 
 c.JupyterHub.custom_scopes.update(
     {
         ISSUE_SCOPE: {
             "description": "Obtain short-lived AWS credentials for the token owner's own notebook server.",
+        },
+        JOB_SCOPE: {
+            "description": "Obtain AWS credentials for one scheduled run of the token owner's job (a run's own token).",
+        },
+        RUN_JOBS_SCOPE: {
+            "description": "Start the runs of people's jobs that are due, and report how they ended (the scheduler).",
         },
     }
 )
@@ -42,7 +70,7 @@ c.JupyterHub.load_roles.extend(
         {
             "name": "user",
             "description": "Default permissions for users, plus their own AWS credentials and access page",
-            "scopes": ["self", f"{ISSUE_SCOPE}!user", f"access:services!service={SERVICE_NAME}"],
+            "scopes": ["self", f"{ISSUE_SCOPE}!user", f"{JOB_SCOPE}!user", f"access:services!service={SERVICE_NAME}"],
         },
         # ... and their servers' tokens carry it for that server only (`!server`): the broker serves a server's own
         # token and refuses personal tokens (they inherit `!user`).
@@ -51,12 +79,21 @@ c.JupyterHub.load_roles.extend(
             "description": "Post activity, access the server, obtain the owner's AWS credentials for this server",
             "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!server"],
         },
-        # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice.
+        # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice, and
+        # makes and deletes scheduled runs' tokens (JupyterHub 5.5 gives a token only scopes its owner holds:
+        # people's JOB_SCOPE!user above; the broker needs `tokens`, not the scope itself).
         {
             "name": "aws-credential-broker",
             "description": "The AWS credential broker service",
-            "scopes": ["read:users", "read:servers", "admin:auth_state"],
+            "scopes": ["read:users", "read:servers", "admin:auth_state", "tokens"],
             "services": [SERVICE_NAME],
+        },
+        # The scheduler asks the broker to start due runs; it reads nothing of the hub's.
+        {
+            "name": SCHEDULER_SERVICE_NAME,
+            "description": "The notebook scheduler (Airflow): starts people's due runs through the broker",
+            "scopes": [RUN_JOBS_SCOPE],
+            "services": [SCHEDULER_SERVICE_NAME],
         },
     ]
 )

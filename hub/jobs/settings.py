@@ -79,3 +79,22 @@ class NotebookJobs(Configurable):
                 "outlive its start"
             )
         return proposal.value
+
+    broker_url = Unicode(
+        "",
+        config=True,
+        help="""
+        The credential broker's URL as scheduled runs reach it (ending in the service prefix), which the scheduler
+        hands each run's credential helper. Default: what notebook servers get
+        (`BrokeredAWSMixin.broker_url_for_servers`, else `.broker_url`); the hub config fills it in.
+        """,
+    )
+
+    aws_endpoint_url = Unicode(
+        "",
+        config=True,
+        help="""
+        An AWS endpoint override for scheduled runs (the local stack's moto server). Default: what notebook servers
+        get (`BrokeredAWSMixin.aws_endpoint_url`; empty for AWS itself); the hub config fills it in.
+        """,
+    )

@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 );
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
-    job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    job_id TEXT NOT NULL,            -- a deleted job's runs stay: the record of what ran, and why tokens ended
     airflow_run_id TEXT,
     logical_date TEXT,               -- the schedule tick (scheduled runs)
     request_id TEXT UNIQUE,          -- the "Run now" request (manual runs)
@@ -55,10 +55,11 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at TEXT,
     notebook_version TEXT,           -- the S3 version run (pinned for "run again exactly")
     parameters TEXT,                 -- JSON the run used (pinned for "run again exactly")
-    token_id TEXT                    -- the run's hub token (deleted from the hub when the run closes)
+    token_id TEXT,                   -- the run's hub token (deleted from the hub when the run closes)
+    token_hash TEXT                  -- its SHA-256, which identifies it (never the token itself)
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job_id, requested_at);
-CREATE INDEX IF NOT EXISTS runs_by_token ON runs (token_id);
+CREATE INDEX IF NOT EXISTS runs_by_token_hash ON runs (token_hash);
 """
 
 
@@ -170,7 +171,6 @@ class JobStore:
         self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode = WAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
         self.db.execute("PRAGMA busy_timeout = 5000")
         self.db.executescript(SCHEMA)  # idempotent: CREATE ... IF NOT EXISTS
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -242,13 +242,14 @@ class JobStore:
             )
             return self._close_runs(db, "job_id = ?", (job_id,), reason) if paused else []
 
-    def delete_job(self, job_id: str) -> list[Run]:
-        """Delete a job and its run history (the executed notebooks stay in the owner's home); returns its runs that
-        were open (their tokens must be deleted)."""
+    def delete_job(self, job_id: str, reason: str) -> list[Run]:
+        """Delete a job; its open runs and queued requests close as failed with ``reason``, and its runs stay on
+        record (the executed notebooks stay in the owner's home). Returns the runs closed (their tokens must be
+        deleted)."""
         with self._transaction() as db:
-            rows = db.execute("SELECT * FROM runs WHERE job_id = ? AND state = ?", (job_id, RUNNING)).fetchall()
+            closed = self._close_runs(db, "job_id = ?", (job_id,), reason)
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-        return [_run(row) for row in rows]
+        return closed
 
     # -- runs
 
@@ -268,15 +269,16 @@ class JobStore:
         rows = self.db.execute("SELECT * FROM runs WHERE job_id = ? AND state = ?", (job_id, RUNNING))
         return [_run(row) for row in rows]
 
-    def open_run_for_token(self, token_id: str) -> Run | None:
-        """The running run whose hub token this is, or None."""
-        row = self.db.execute("SELECT * FROM runs WHERE token_id = ? AND state = ?", (token_id, RUNNING)).fetchone()
+    def open_run_for_token(self, token_hash: str) -> Run | None:
+        """The running run whose hub token this is (by the token's hash: token ids are reused by the hub once a
+        token is deleted), or None."""
+        row = self.db.execute("SELECT * FROM runs WHERE token_hash = ? AND state = ?", (token_hash, RUNNING)).fetchone()
         return None if row is None else _run(row)
 
-    def last_run_for_token(self, token_id: str) -> Run | None:
-        """The latest run that had this hub token, open or not (to say why a token gets nothing)."""
+    def last_run_for_token(self, token_hash: str) -> Run | None:
+        """The latest run that had this hub token, open or not: to say why a token gets nothing."""
         row = self.db.execute(
-            "SELECT * FROM runs WHERE token_id = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1", (token_id,)
+            "SELECT * FROM runs WHERE token_hash = ? ORDER BY requested_at DESC, rowid DESC LIMIT 1", (token_hash,)
         ).fetchone()
         return None if row is None else _run(row)
 
@@ -328,9 +330,7 @@ class JobStore:
                         now,
                     ),
                 )
-        except sqlite3.IntegrityError as e:
-            if "UNIQUE" not in str(e):  # the job is gone
-                raise
+        except sqlite3.IntegrityError:
             return None
         return self.run(run_id)
 
@@ -385,13 +385,16 @@ class JobStore:
                     (QUEUED, run_id),
                 )
 
-    def started(self, run_id: str, *, token_id: str, notebook_version: str | None, parameters: dict) -> Run | None:
-        """The run's token was issued: record it with the version and parameters the run is given. None when the run
-        was closed meanwhile (paused, deleted): the caller deletes the token."""
+    def started(
+        self, run_id: str, *, token_id: str, token_hash: str, notebook_version: str | None, parameters: dict
+    ) -> Run | None:
+        """The run's token was issued: record it (its id and hash) with the version and parameters the run is given.
+        None when the run was closed meanwhile (paused, deleted): the caller deletes the token."""
         with self._transaction() as db:
             updated = db.execute(
-                "UPDATE runs SET token_id = ?, notebook_version = ?, parameters = ? WHERE id = ? AND state = ?",
-                (token_id, notebook_version, json.dumps(parameters), run_id, RUNNING),
+                "UPDATE runs SET token_id = ?, token_hash = ?, notebook_version = ?, parameters = ? "
+                "WHERE id = ? AND state = ?",
+                (token_id, token_hash, notebook_version, json.dumps(parameters), run_id, RUNNING),
             ).rowcount
         return self.run(run_id) if updated else None
 

@@ -161,12 +161,13 @@ def hub_loading(tmp_path: Path, settings: str) -> JupyterHub:
 def test_the_hub_config_builds_the_service_from_the_settings(tmp_path, monkeypatch):
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("OAUTH_CLIENT_SECRET", "the-hubs-secret")
+    monkeypatch.chdir(tmp_path)  # the hub's working directory, where its default sqlite database is
     hub = hub_loading(
         tmp_path,
         "c.CredentialBroker.ip = '0.0.0.0'\nc.CredentialBroker.url = 'http://hub:8181'\n"
         "c.AccessPolicyFile.path = '/etc/policy.yaml'",
     )
-    (service,) = hub.config.JupyterHub.services.get_value([])
+    service, _scheduler = hub.config.JupyterHub.services.get_value([])
     environment = service.pop("environment")
     assert service == {
         "name": "aws-credentials",
@@ -179,6 +180,12 @@ def test_the_hub_config_builds_the_service_from_the_settings(tmp_path, monkeypat
     assert json.loads(environment["CREDENTIAL_BROKER_CONFIG"]) == {
         "AccessPolicyFile": {"path": "/etc/policy.yaml"},
         "CredentialBroker": {"ip": "0.0.0.0", "url": "http://hub:8181"},  # noqa: S104 - as in the hub's pod
+        # scheduled runs: the job store beside the hub's database; runs reach the broker as servers do
+        "NotebookJobs": {
+            "db_path": str(tmp_path / "notebook-jobs.sqlite"),
+            "broker_url": "http://127.0.0.1:8181/services/aws-credentials/",
+            "aws_endpoint_url": "",
+        },
     }
 
 

@@ -2,7 +2,6 @@
 starts once; pausing, deleting and revoking close open runs."""
 
 import re
-import sqlite3
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -106,9 +105,9 @@ def test_a_tick_starts_once(store):
     assert store.claim_tick(job.id, "scheduled__1", TICK) is None  # replayed
     assert store.claim_tick(job.id, "another", TICK) is None  # another Airflow run of the same tick
     assert store.claim_tick(job.id, "next", TICK + timedelta(days=1)) is not None
-    started = store.started(run.id, token_id="a42", notebook_version=None, parameters={"days": 7})
+    started = store.started(run.id, token_id="a42", token_hash="h-a42", notebook_version=None, parameters={"days": 7})
     assert (started.token_id, started.parameters) == ("a42", {"days": 7})
-    assert store.open_run_for_token("a42") == started
+    assert store.open_run_for_token("h-a42") == started
     assert store.open_runs(job.id)[0].id in {run.id}
 
 
@@ -164,13 +163,13 @@ def test_run_again_exactly_pins_version_and_parameters(store):
 def test_finish_closes_a_run_once(store, clock):
     job = new_job(store)
     run = store.claim_tick(job.id, "r1", TICK)
-    store.started(run.id, token_id="a7", notebook_version=None, parameters={})
+    store.started(run.id, token_id="a7", token_hash="h-a7", notebook_version=None, parameters={})
     clock.now = NOW + timedelta(minutes=3)
     before = store.finish(run.id, state=SUCCESS, reason=None, notebook_version="v9")
     assert before.token_id == "a7"
     after = store.run(run.id)
     assert (after.state, after.notebook_version, after.duration_seconds) == (SUCCESS, "v9", 180)
-    assert store.open_run_for_token("a7") is None and store.last_run_for_token("a7") == after
+    assert store.open_run_for_token("h-a7") is None and store.last_run_for_token("h-a7") == after
     assert store.finish(run.id, state=FAILED, reason="again", notebook_version=None) is None
     with pytest.raises(ValueError, match="a run finishes as success or failed, not 'running'"):
         store.finish(run.id, state=RUNNING, reason=None, notebook_version=None)
@@ -179,7 +178,7 @@ def test_finish_closes_a_run_once(store, clock):
 def test_pausing_closes_open_runs_and_requests(store):
     job, other = new_job(store), new_job(store, name="Other")
     running = store.claim_tick(job.id, "r1", TICK)
-    store.started(running.id, token_id="a1", notebook_version=None, parameters={})
+    store.started(running.id, token_id="a1", token_hash="h-a1", notebook_version=None, parameters={})
     queued = store.request_run(job.id, requested_by="sam")
     untouched = store.claim_tick(other.id, "r2", TICK)
     closed = store.set_paused(job.id, True, "The job was paused.")
@@ -188,29 +187,31 @@ def test_pausing_closes_open_runs_and_requests(store):
     assert {(r.state, r.reason) for r in (store.run(running.id), store.run(queued.id))} == {
         (FAILED, "The job was paused.")
     }
-    assert store.open_run_for_token("a1") is None and store.last_run_for_token("a1").id == running.id
+    assert store.open_run_for_token("h-a1") is None and store.last_run_for_token("h-a1").id == running.id
     assert store.job(job.id).paused is True and store.run(untouched.id).state == RUNNING
     # A paused job's start that had already claimed its tick can no longer record a token.
-    assert store.started(running.id, token_id="a1", notebook_version=None, parameters={}) is None
+    assert store.started(running.id, token_id="a1", token_hash="h-a1", notebook_version=None, parameters={}) is None
     assert store.set_paused(job.id, False, "") == [] and store.job(job.id).paused is False
 
 
-def test_deleting_a_job_deletes_its_runs(store, tmp_path):
+def test_deleting_a_job_closes_its_runs_and_keeps_them_on_record(store, tmp_path):
     job = new_job(store)
     running = store.claim_tick(job.id, "r1", TICK)
-    store.started(running.id, token_id="a1", notebook_version=None, parameters={})
-    store.record_refused(job.id, airflow_run_id="r0", logical_date=None, reason="not due")
-    (closed,) = store.delete_job(job.id)
-    assert closed.token_id == "a1"
-    assert store.job(job.id) is None and store.runs(job.id) == [] and store.open_run_for_token("a1") is None
-    with pytest.raises(sqlite3.IntegrityError):  # nothing can be attached to a job that is gone
-        store.claim_tick(job.id, "r1", TICK)
+    store.started(running.id, token_id="a1", token_hash="h-a1", notebook_version=None, parameters={})
+    refused = store.record_refused(job.id, airflow_run_id="r0", logical_date=None, reason="not due")
+    (closed,) = store.delete_job(job.id, "The job was deleted by sam.")
+    assert (closed.id, closed.token_id) == (running.id, "a1")
+    assert store.job(job.id) is None and store.jobs("sam") == [] and store.open_run_for_token("h-a1") is None
+    assert store.last_run_for_token("h-a1").reason == "The job was deleted by sam."
+    assert [r.id for r in store.runs(job.id)] == [refused.id, running.id]
+    again = new_job(store)  # the name is free again
+    assert again.id != job.id
 
 
 def test_revoking_closes_one_persons_runs(store):
     sams, anas = new_job(store), new_job(store, owner="ana")
     mine = store.claim_tick(sams.id, "r1", TICK)
-    store.started(mine.id, token_id="a1", notebook_version=None, parameters={})
+    store.started(mine.id, token_id="a1", token_hash="h-a1", notebook_version=None, parameters={})
     theirs = store.claim_tick(anas.id, "r2", TICK)
     (closed,) = store.close_runs_of("sam", "Sam's access was revoked.")
     assert closed.token_id == "a1"
