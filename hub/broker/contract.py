@@ -31,3 +31,5 @@ SCHEDULER_JOBS_PATH = "v1/scheduler/jobs"
 SCHEDULER_RUNS_PATH = "v1/scheduler/runs"
 # A job's Airflow DAG id is this prefix and the job id; "Run now" triggers that DAG.
 JOB_DAG_PREFIX = "notebook-job-"
+# The password of the hub's own Airflow account ("Run now"), in the hub's environment; passed to the broker only.
+AIRFLOW_API_PASSWORD_ENV = "AIRFLOW_API_PASSWORD"  # noqa: S105 - a variable name, not a secret

@@ -1,15 +1,18 @@
 """The "Scheduled runs" page's pure parts: schedules in words and back in the form, what a job and a run show (and
 to whom), the Airflow trigger request, the notebooks offered in the form, and the HTML."""
 
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import unescape
 
 import pytest
+from traitlets.config import Config
 
 from authenticator.access_policy import load_access_policy
 from hub.broker.access_page import page_links, render_access_page
+from hub.broker.settings import CONFIG_VARIABLE, process_environment
 from hub.jobs import validation
 from hub.jobs.airflow_api import AirflowApi, dag_id, trigger_body
 from hub.jobs.home_notebooks import listed_notebooks
@@ -262,3 +265,14 @@ def test_the_navigation_marks_the_page_shown():
     jobs = render("jobs.html", LINKS, xsrf="", view={"own_jobs": [], "viewer_is_admin": False, "notice": None})
     assert '<a class="nav-link active" aria-current="page" href="/services/aws-credentials/jobs">' in jobs
     assert "You have no scheduled notebooks yet." in words(jobs)
+
+
+def test_the_airflow_password_reaches_the_broker_process_and_nothing_else_of_airflows():
+    environ = {"AIRFLOW_API_PASSWORD": "the-password", "AIRFLOW__CORE__FERNET_KEY": "not-for-the-broker"}
+    passed = process_environment(environ, Config())
+    assert passed["AIRFLOW_API_PASSWORD"] == "the-password"
+    assert "AIRFLOW__CORE__FERNET_KEY" not in passed
+    config = Config({"AirflowApi": {"url": "http://airflow:8080"}})
+    assert json.loads(process_environment({}, config)[CONFIG_VARIABLE]) == {
+        "AirflowApi": {"url": "http://airflow:8080"}
+    }
