@@ -424,7 +424,7 @@ class JobFormHandler(JobsPageHandler):
             "title": "Schedule a notebook" if job is None else f"Edit {job.name}",
             "action": f"{self.jobs_url}/new" if job is None else f"{self.jobs_url}/{job.id}/edit",
             "back_url": self.jobs_url if job is None else f"{self.jobs_url}/{job.id}",
-            "values": values,
+            "fields": values,
             "error": error,
             "roles": [
                 {"access_group": role["access_group"], "display_name": role.get("display_name") or role["access_group"]}

@@ -18,6 +18,9 @@ from hub.jobs.airflow_api import AirflowApi, dag_id, trigger_body
 from hub.jobs.home_notebooks import listed_notebooks
 from hub.jobs.pages import (
     NOTICES,
+    SCHEDULE_KINDS,
+    WEEKDAY_CHOICES,
+    job_values,
     job_view,
     lab_tree_url,
     render,
@@ -276,3 +279,26 @@ def test_the_airflow_password_reaches_the_broker_process_and_nothing_else_of_air
     assert json.loads(process_environment({}, config)[CONFIG_VARIABLE]) == {
         "AirflowApi": {"url": "http://airflow:8080"}
     }
+
+
+def test_the_edit_form_holds_the_stored_job():
+    form = {
+        "creating": False,
+        "title": "Edit Daily sales",
+        "action": "/j/a1b2c3d4e5/edit",
+        "back_url": "/j/a1b2c3d4e5",
+        "fields": job_values(replace(JOB, schedule="0 7 * * 1")),
+        "error": None,
+        "roles": [ENGINEER, ANALYST],
+        "notebooks": ["reports/daily.ipynb"],
+        "schedule_kinds": SCHEDULE_KINDS,
+        "weekdays": WEEKDAY_CHOICES,
+    }
+    html = render("job_form.html", LINKS, xsrf="", form=form)
+    assert 'name="name" value="Daily sales"' in html
+    assert 'name="notebook" value="reports/daily.ipynb"' in html
+    assert '<option value="weekly" selected>Every week</option>' in html
+    assert '<option value="monday" selected>Monday</option>' in html
+    assert 'name="time" value="07:00"' in html
+    assert '<option value="data-engineers" selected>Data Engineers</option>' in html
+    assert '>{\n "days": 7\n}</textarea>' in unescape(html)
