@@ -67,7 +67,7 @@ docs: $(BIN)/.bootstrapped
 
 # The whole system on this machine: emulated Entra ID and AWS (moto), the Terraform example applied to it, the hub on
 # http://127.0.0.1:8000. Prints who can sign in; Ctrl-C stops everything (hub/local_stack/). Needs Terraform.
-demo: venv
+demo: venv airflow-venv
 	$(BIN)/python -m hub.local_stack
 
 test: venv awscli-venv airflow-venv lint

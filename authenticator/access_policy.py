@@ -111,6 +111,7 @@ class AccessGroup:
     hub_admin: bool = False
     description: str = ""
     s3: tuple[S3Location, ...] = ()
+    laptop_access: bool = True  # members may fetch this role's credentials on their laptop (a hub token for that)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,9 @@ class _Group(_Strict):
         Field(ge=MIN_SESSION_SECONDS, le=MAX_SESSION_SECONDS),
     ] = DEFAULT_SESSION_SECONDS
     hub_admin: Annotated[bool, _Rule("must be true or false", "write `hub_admin: true` or leave it out")] = False
+    laptop_access: Annotated[
+        bool, _Rule("must be true or false", "write `laptop_access: false` to turn it off, or leave it out")
+    ] = True
     s3: Annotated[
         list[_Location], _Rule("must be a list of S3 locations", "write `s3: []` or list bucket/prefix/access")
     ] = []
@@ -414,6 +418,7 @@ def _build(checked: _PolicyDocument, source: str) -> AccessPolicy:
             hub_admin=g.hub_admin,
             description=g.description,
             s3=tuple(S3Location(s.bucket, s.prefix, s.access) for s in g.s3),
+            laptop_access=g.laptop_access,
         )
         for attr, seen_at in seen.items():
             value = getattr(group, attr)

@@ -39,6 +39,8 @@ from tornado.httpclient import HTTPClientError
 from tornado.httputil import url_concat
 from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, default, validate
 
+from hub.broker.contract import purpose_scope
+
 from .access_policy import AccessDecision, AccessPolicy, is_guid
 from .auth_state import ELIGIBLE_ROLES, eligible_roles
 from .graph import (
@@ -849,13 +851,20 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
 
         Returns False (sign in again) when the person is in no mapped group any more, when expired tokens cannot be
         refreshed, or when Graph has been unreachable for longer than ``membership_grace_seconds``.
+
+        A request made with a token for one purpose only (a laptop's or a scheduled run's, :func:`purpose_scope`) has
+        no Entra sign-in behind it: its owner may not have signed in for weeks, so their Entra tokens are not
+        refreshed (they may be long gone). Membership is still read from Graph with the hub's own application token
+        and decided; a person in no access group keeps no role (the broker then refuses saying so) rather than being
+        signed out by a request they did not make in a browser.
         """
         auth_state = await user.get_auth_state()
         if not auth_state or "entra" not in auth_state:
             return False
         now = time.time()
         entra = auth_state["entra"]
-        refreshed = entra.get("tokens_expire_at", 0) <= now + 60
+        without_sign_in = _purpose_of(handler) is not None
+        refreshed = not without_sign_in and entra.get("tokens_expire_at", 0) <= now + 60
         if refreshed:
             auth_state = await self._refreshed_tokens(user, auth_state)
             if auth_state is None:
@@ -870,7 +879,7 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
             self.log.warning("Keeping %s's roles for now: Graph unavailable (%s)", user.name, type(e).__name__)
             return {"name": user.name, "auth_state": auth_state} if refreshed else True
         decision = self.policy.decide(group_ids)
-        if not decision.allowed:
+        if not decision.allowed and not without_sign_in:
             self.log.info("Signing %s out: no longer in any access group", user.name)
             return False
         auth_model = {"name": user.name, "admin": None, "auth_state": auth_state}
@@ -897,6 +906,15 @@ class EntraIDOAuthenticator(AzureAdOAuthenticator):
         refreshed.pop("_claims")
         refreshed["entra"]["groups_checked_at"] = auth_state["entra"].get("groups_checked_at", 0)
         return refreshed
+
+
+def _purpose_of(handler) -> str | None:
+    """The purpose (LAPTOP_SCOPE, JOB_SCOPE) of the token that authenticated ``handler``'s request, if it is a token
+    for one purpose only; None for a browser session, a server's token or a personal token with wider scopes.
+    (JupyterHub's ``BaseHandler.get_token`` is the API token of the request's Authorization header.)"""
+    get_token = getattr(handler, "get_token", None)
+    token = get_token() if callable(get_token) else None
+    return purpose_scope(token.scopes or ()) if token is not None else None
 
 
 def _with_new_tokens(auth_state: dict, token_info: dict) -> dict:

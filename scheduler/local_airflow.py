@@ -25,11 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hub.broker.contract import SCHEDULER_BROKER_URL_ENV, SCHEDULER_TOKEN_ENV
+from hub.jobs.airflow_api import AirflowApi
 
 REPO = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = REPO / "scheduler" / "dags"
 AIRFLOW_VENV = REPO / ".venv-airflow"
 ADMIN_USER = "admin"
+# The hub's own account, for "Run now" (hub/jobs/airflow_api.py signs in as AirflowApi.username).
+HUB_USER = AirflowApi.username.default_value
 # Prefixes of variables Airflow must not inherit: its own settings come from here only, and it holds no AWS
 # credentials and none of the hub's tokens.
 NOT_INHERITED = ("AIRFLOW__", "AWS_", "JUPYTERHUB_", "CREDENTIAL_BROKER", "NOTEBOOK_SCHEDULER_")
@@ -44,6 +47,10 @@ class AirflowSecrets:
     jwt_secret: str = field(repr=False)
     api_secret_key: str = field(repr=False)
     fernet_key: str = field(repr=False)
+    hub_password: str = field(repr=False)  # the hub's account (HUB_USER), which asks Airflow to start runs now
+
+    def values(self) -> tuple[str, ...]:
+        return (self.admin_password, self.jwt_secret, self.api_secret_key, self.fernet_key, self.hub_password)
 
     @classmethod
     def new(cls) -> "AirflowSecrets":
@@ -52,6 +59,7 @@ class AirflowSecrets:
             jwt_secret=secrets.token_urlsafe(32),
             api_secret_key=secrets.token_urlsafe(32),
             fernet_key=base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+            hub_password=secrets.token_urlsafe(24),
         )
 
 
@@ -91,7 +99,8 @@ def airflow_environment(base_env, settings: AirflowSettings, the: AirflowSecrets
             "AIRFLOW__CORE__AUTH_MANAGER": (
                 "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
             ),
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+            # The simple auth manager's "user" role may trigger DAG runs, which is all the hub's account does.
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin,{HUB_USER}:user",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(settings.passwords_file),
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.api_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{settings.home / 'airflow.db'}",
@@ -132,7 +141,17 @@ def prepare_home(settings: AirflowSettings, the: AirflowSecrets) -> None:
     passwords.unlink(missing_ok=True)
     descriptor = os.open(passwords, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(descriptor, "w") as f:
-        json.dump({ADMIN_USER: the.admin_password}, f)
+        json.dump({ADMIN_USER: the.admin_password, HUB_USER: the.hub_password}, f)
+
+
+def scheduler_healthy(settings: AirflowSettings) -> bool:
+    """Whether Airflow's API server answers and reports a live scheduler (what "ready" means for the stack)."""
+    try:
+        with urllib.request.urlopen(f"{settings.api_url}/api/v2/monitor/health", timeout=5) as answer:  # noqa: S310
+            health = json.loads(answer.read())
+    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
+        return False
+    return isinstance(health, dict) and health.get("scheduler", {}).get("status") == "healthy"
 
 
 class AirflowError(Exception):
@@ -183,13 +202,8 @@ class LocalAirflow:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise AirflowError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
-            try:
-                with urllib.request.urlopen(f"{self.settings.api_url}/api/v2/monitor/health", timeout=5) as answer:  # noqa: S310
-                    health = json.loads(answer.read())
-                if health.get("scheduler", {}).get("status") == "healthy":
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-                pass
+            if scheduler_healthy(self.settings):
+                return
             time.sleep(1)
         raise AirflowError(f"Airflow's API server at {self.settings.api_url} was not healthy within {timeout:.0f}s")
 

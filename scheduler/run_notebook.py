@@ -42,6 +42,7 @@ OUTPUT_NOTEBOOK = "output.ipynb"
 RUN_LOG = "run.log"
 HELPER_TIMEOUT_SECONDS = 60
 REASON_MAX_CHARS = 500
+STOPPED = "the run was stopped before it ended (Airflow's task timeout, or an administrator stopped it)"
 
 
 class RunFailed(Exception):
@@ -100,7 +101,9 @@ class RunResult:
 
 
 def helper_command(python: str, helper: Path = HELPER_PATH) -> str:
-    return f"{shlex.quote(python)} -I {shlex.quote(str(helper))}"
+    """The ``credential_process`` line: a path with a space goes in double quotes, the one quoting every SDK reads
+    (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-sourcing-external.html)."""
+    return " ".join(f'"{part}"' if " " in part else part for part in (python, "-I", str(helper)))
 
 
 def aws_config_text(command: str, region: str) -> str:
@@ -325,17 +328,25 @@ def run(
         grant = RunGrant.from_answer(answer)
     except RunFailed as e:
         if isinstance(answer.get("run_id"), str):  # started, so it must end: the broker deletes its token
-            access.finish_run(answer["run_id"], "failed", e.reason, None)
+            report_finish(access, answer["run_id"], "failed", e.reason, None)
         raise
     log.info("Run %s of job %s: notebook %s as %s", grant.run_id, job_id, grant.notebook_location, grant.session_name)
     workdir = Path(tempfile.mkdtemp(prefix="notebook-run-"))  # 0700
     try:
         state, reason, version = execute(grant, workdir, python, base_env)
+    except BaseException:  # Airflow's task timeout, or the task stopped from the UI: the run still ends at the broker
+        report_finish(access, grant.run_id, "failed", STOPPED, grant.notebook_version)
+        raise
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     log.info("Run %s: %s%s", grant.run_id, state, f" ({reason})" if reason else "")
-    try:
-        access.finish_run(grant.run_id, state, reason, version)
-    except (BrokerRefused, BrokerUnreachable) as e:
-        log.error("Run %s: the broker was not told how it ended: %s", grant.run_id, e)
+    report_finish(access, grant.run_id, state, reason, version)
     return RunResult(grant.run_id, state, reason, version)
+
+
+def report_finish(access: SchedulerAccess, run_id: str, state: str, reason: str | None, version: str | None) -> None:
+    try:
+        access.finish_run(run_id, state, reason, version)
+    except (BrokerRefused, BrokerUnreachable) as e:
+        # The run token still expires on its own (NotebookJobs.max_run_seconds); the page shows the run unfinished.
+        log.error("Run %s: the broker was not told how it ended: %s", run_id, e)

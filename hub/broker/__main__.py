@@ -88,6 +88,7 @@ async def serve(
         metrics,
         credential_cache_class(settings.cache_margin_seconds),
         TTLCache(settings.token_cache_seconds),
+        settings.laptop_token_max_days,
         jobs=JobRuns(JobStore(jobs_settings.db_path), hub, policy_file, jobs_settings),
     )
     airflow = airflow_api.client()

@@ -28,7 +28,7 @@ from authenticator.safe_names import safe_name
 
 from ..admin_role import is_hub_admin
 from . import errors
-from .contract import JOBS_PAGE_PATH, ROLE_OPTION
+from .contract import JOBS_PAGE_PATH, LAPTOP_PAGE_PATH, ROLE_OPTION
 from .errors import Refusal
 from .grants import decide_grant
 from .minting import Credentials, Grant
@@ -181,8 +181,8 @@ def render_message_page(title: str, message: str, links: dict, status: int) -> s
 
 
 def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) -> dict:
-    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the scheduled-runs page) and which
-    of the broker's pages is shown (``active``, highlighted in the navigation)."""
+    """The URLs the pages link to (the hub's stylesheet, home, sign-out, this page, the laptop page, the
+    scheduled-runs page) and which of the broker's pages is shown (``active``, highlighted in the navigation)."""
     return {
         "stylesheet": f"{hub_prefix}static/css/style.min.css",
         "home": f"{hub_prefix}home",
@@ -190,6 +190,7 @@ def page_links(hub_prefix: str, service_prefix: str, viewer: str | None = None) 
         "logout": f"{hub_prefix}logout",
         "admin": f"{hub_prefix}admin",
         "page": f"{service_prefix}{PAGE_PATH}",
+        "laptop": f"{hub_prefix}{LAPTOP_PAGE_PATH}",
         "jobs": f"{service_prefix}{JOBS_PAGE_PATH}",
         "active": "access",
         "viewer": viewer,

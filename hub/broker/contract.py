@@ -21,6 +21,24 @@ JOB_SCOPE = f"custom:{SERVICE_NAME}:job"
 # The scheduler (Airflow) is the hub service SCHEDULER_SERVICE_NAME; its token's scope lets it only start due runs.
 SCHEDULER_SERVICE_NAME = "notebook-scheduler"
 RUN_JOBS_SCOPE = f"custom:{SERVICE_NAME}:run-jobs"
+# The hub's page that makes a laptop token (under the hub's prefix: /hub/aws-laptop), and the header the credential
+# helper sends in laptop mode, so that a refusal of a token the hub no longer knows tells a laptop what to do (the
+# broker cannot look up a token the hub has forgotten; only the wording depends on it).
+LAPTOP_PAGE_PATH = "aws-laptop"
+LAPTOP_PAGE_TITLE = "Use AWS from your laptop"
+CLIENT_HEADER = "X-AWS-Credentials-Client"
+LAPTOP_CLIENT = "laptop"
+# Every token may identify its owner: JupyterHub adds these scopes (filtered to the owner) to any token's scopes.
+IDENTIFY_SCOPES = ("read:users:name", "read:users:groups")
+
+
+def purpose_scope(scopes) -> str | None:
+    """LAPTOP_SCOPE or JOB_SCOPE when that is a token's only scope besides identifying its owner (whatever the
+    filter: the hub stores ``!user``, its API answers ``!user=<name>``), else None. Such a token serves one purpose and
+    has no Entra sign-in behind it."""
+    names = {scope.split("!", 1)[0] for scope in scopes} - set(IDENTIFY_SCOPES)
+    return next(iter(names)) if len(names) == 1 and names <= {LAPTOP_SCOPE, JOB_SCOPE} else None
+
 
 # Scheduled notebook runs (issue 13). Airflow (scheduler/) talks to the broker with one hub service token, read from
 # the first variable; the second names the broker's base URL as Airflow reaches it.
@@ -31,5 +49,3 @@ SCHEDULER_JOBS_PATH = "v1/scheduler/jobs"
 SCHEDULER_RUNS_PATH = "v1/scheduler/runs"
 # A job's Airflow DAG id is this prefix and the job id; "Run now" triggers that DAG.
 JOB_DAG_PREFIX = "notebook-job-"
-# The password of the hub's own Airflow account ("Run now"), in the hub's environment; passed to the broker only.
-AIRFLOW_API_PASSWORD_ENV = "AIRFLOW_API_PASSWORD"  # noqa: S105 - a variable name, not a secret

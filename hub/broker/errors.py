@@ -37,6 +37,10 @@ ROLE_MISSING = "role-missing"
 STS_REJECTED = "sts-rejected"
 STS_UNAVAILABLE = "sts-unavailable"
 HUB_UNAVAILABLE = "hub-unavailable"
+NOT_PURPOSE_ONLY = "not-purpose-only"
+LAPTOP_TOKEN_WITHOUT_ROLE = "laptop-token-without-role"  # noqa: S105
+LAPTOP_TOKEN_LIFETIME = "laptop-token-lifetime"  # noqa: S105
+LAPTOP_ACCESS_OFF = "laptop-access-off"
 
 
 def account_gone() -> Refusal:

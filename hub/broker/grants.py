@@ -6,18 +6,23 @@ makes the hub re-check membership through the authenticator's ``refresh_user``) 
 The person is always the token owner: nothing in a request can name anyone else.
 """
 
+from datetime import datetime
+
 from authenticator.access_policy import AccessPolicy
 from authenticator.auth_state import EligibleRole, eligible_roles
 from authenticator.safe_names import safe_name
 
 from ..session_policy import SessionPolicyTooLarge, packed_session_policy
 from . import errors
-from .contract import ISSUE_SCOPE, ROLE_OPTION
+from .contract import IDENTIFY_SCOPES, ISSUE_SCOPE, LAPTOP_NOTE_PREFIX, LAPTOP_PAGE_TITLE, LAPTOP_SCOPE, ROLE_OPTION
 from .errors import Refusal
 from .minting import Grant
 
 # STS's limit on RoleSessionName.
 SESSION_NAME_MAX = 64
+# The kinds of token the broker serves (the audit line's `kind`), and the session name's suffix of each.
+SERVER, LAPTOP, JOB = "server", "laptop", "job"
+_NEW_LAPTOP_TOKEN = f'Create a new token on the hub\'s page "{LAPTOP_PAGE_TITLE}" (linked from the home page).'
 
 
 def server_scope(scope: str, username: str, server_name: str = "") -> str:
@@ -55,6 +60,89 @@ def identify(whoami: dict, scope: str = ISSUE_SCOPE, server_name: str = "") -> s
         errors.MISSING_SCOPE,
         f"This token lacks the {scope!r} scope: only a notebook server's own token (JUPYTERHUB_API_TOKEN) may "
         "obtain AWS credentials.",
+    )
+
+
+def token_kind(whoami: dict) -> str:
+    """Which kind of token the hub's answer describes: LAPTOP when its only scope (besides identifying its owner) is
+    the laptop scope for its owner; else SERVER, whose own rule (:func:`identify`) then decides.
+
+    A token carrying the laptop scope and more is refused: a laptop's token is for that purpose only. (A personal
+    token with its owner's permissions, the hub's default, also carries the server scope, and :func:`identify`
+    refuses it as not a server's token.)"""
+    name = whoami.get("name")
+    scopes = set(whoami.get("scopes") or ()) - {f"{s}!user={name}" for s in IDENTIFY_SCOPES}
+    laptop = f"{LAPTOP_SCOPE}!user={name}"
+    if whoami.get("kind") != "user" or laptop not in scopes:
+        return SERVER
+    if scopes == {laptop}:
+        return LAPTOP
+    if not any(s.startswith(f"{ISSUE_SCOPE}!") for s in scopes):
+        raise Refusal(
+            403,
+            errors.NOT_PURPOSE_ONLY,
+            "This token can do more than fetch AWS credentials for a laptop, so the broker does not serve it: a "
+            f"laptop's token must be for that purpose only. {_NEW_LAPTOP_TOKEN}",
+        )
+    return SERVER
+
+
+def _utc(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+def laptop_access_group(token_model: dict, policy: AccessPolicy, max_days: int) -> str:
+    """The access group a laptop token is for (its note), or a refusal: the note names none, the token lives longer
+    than ``max_days`` (tokens made elsewhere than the hub's page), or the group's ``laptop_access`` is off.
+    ``token_model`` is the hub's token model (``GET /users/<name>/tokens/<id>``: note, created, expires_at)."""
+    note = token_model.get("note") or ""
+    access_group = note[len(LAPTOP_NOTE_PREFIX) :].strip() if note.startswith(LAPTOP_NOTE_PREFIX) else ""
+    if not access_group:
+        raise Refusal(
+            403,
+            errors.LAPTOP_TOKEN_WITHOUT_ROLE,
+            f"This laptop token does not say which AWS role it is for (its note must be "
+            f"'{LAPTOP_NOTE_PREFIX}<access group>'). {_NEW_LAPTOP_TOKEN}",
+        )
+    created, expires = _utc(token_model.get("created")), _utc(token_model.get("expires_at"))
+    if expires is None or created is None or (expires - created).total_seconds() > max_days * 86400:
+        days = None if expires is None else round((expires - created).total_seconds() / 86400)
+        lifetime = "never expires" if days is None else f"is valid for {days} days"
+        raise Refusal(
+            403,
+            errors.LAPTOP_TOKEN_LIFETIME,
+            f"This laptop token {lifetime}, longer than the {max_days} days your administrator allows for a laptop "
+            f"(CredentialBroker.laptop_token_max_days). {_NEW_LAPTOP_TOKEN}",
+        )
+    group = policy.group(access_group)
+    if group is None:
+        raise Refusal(
+            403,
+            errors.ROLE_NOT_ELIGIBLE,
+            f"This laptop token is for the access group {access_group[:64]!r}, which the access policy does not have "
+            f"(any more). {_NEW_LAPTOP_TOKEN}",
+        )
+    if not group.laptop_access:
+        raise Refusal(
+            403,
+            errors.LAPTOP_ACCESS_OFF,
+            f"AWS access from a laptop is turned off for the role {group.display_name} (access group "
+            f"{group.name!r}): use it inside a notebook server on the hub. Your administrator decides this "
+            "(laptop_access in the access policy).",
+        )
+    return access_group
+
+
+def decide_laptop_grant(user_model: dict, policy: AccessPolicy, access_group: str) -> Grant:
+    """The grant for a laptop token of the person in ``user_model``, for the access group its note names: their
+    credentials as inside a server, in a session named ``<username>-laptop``."""
+    return decide_grant_for(
+        user_model,
+        policy,
+        access_group,
+        not_eligible=f"You are not eligible (any more) for the role of access group {access_group!r} this laptop "
+        f"token is for (your roles now: {{roles}}). {_NEW_LAPTOP_TOKEN}",
+        session_suffix=LAPTOP,
     )
 
 

@@ -39,7 +39,6 @@ class Grant:
     session_policy: str
     session_name: str = ""
     extra_tags: tuple[tuple[str, str], ...] = ()
-    kind: str = "server"  # what the credentials are for (server, laptop, job): the audit line says it
 
     def __post_init__(self):
         if not self.session_name:

@@ -5,10 +5,13 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
 - ``GET v1/credentials`` with ``Authorization: token <the server's JUPYTERHUB_API_TOKEN>``: the token owner's
   credentials for the role their server was started with, in the ``credential_process`` format. Only a running
   server's own token is served, for that server (``grants.identify``); a personal token is refused. The only
-  parameter is ``server`` (the name of the token's own named server); any other is refused. Statuses: 200, 400 (bad
-  parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET), 502 (AWS
-  refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors
-  are JSON ``{"error": <code>, "message": <text>}``.
+  parameter is ``server`` (the name of the token's own named server); any other is refused. A laptop token (made by
+  the hub's page "Use AWS from your laptop": only the laptop scope, its note naming the access group, an expiry
+  within ``CredentialBroker.laptop_token_max_days``) gets its owner's credentials for that group, with no server
+  running, in a session named ``<username>-laptop`` (``grants.token_kind`` tells the kinds apart). Statuses: 200,
+  400 (bad parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET),
+  502 (AWS refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub
+  unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
 - ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
   when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
@@ -18,8 +21,9 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
 - ``jobs``: the "Scheduled runs" page for people, behind the hub's OAuth (``hub/jobs/pages.py``).
 
 Every issue writes one audit line (logger ``aws_broker.audit``): who, Entra object id, access group, role, session
-name, expiry, and whether from the cache or freshly minted. Every refusal writes one too: status, reason (the rule),
-who (once the hub has said whose the token is), the client's address, method, path and the refused parameter's name.
+name, expiry, whether from the cache or freshly minted, and the kind of token (server, laptop). Every refusal writes
+one too: status, reason (the rule), who (once the hub has said whose the token is), the client's address, method,
+path and the refused parameter's name.
 Credentials, tokens, parameter values and session policies are never logged.
 """
 
@@ -39,8 +43,9 @@ from ..jobs.scheduling import job_token_owner
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
+from .contract import CLIENT_HEADER, LAPTOP_CLIENT, LAPTOP_PAGE_TITLE
 from .errors import Refusal
-from .grants import decide_grant, identify
+from .grants import JOB, LAPTOP, decide_grant, decide_laptop_grant, identify, laptop_access_group, token_kind
 from .metrics import BrokerMetrics
 from .minting import Credentials, Grant, Minter
 
@@ -48,6 +53,13 @@ log = logging.getLogger("aws_broker")
 audit = logging.getLogger("aws_broker.audit")
 
 ALLOWED_PARAMETERS = frozenset({"server"})
+
+
+_INVALID_LAPTOP_TOKEN = (
+    "This hub token is not valid (any more): it expired, it was revoked on the hub's token page, or you may no longer "
+    "use the hub (for example because you were removed from the Entra ID groups that grant access). Create a new "
+    f'token on the hub\'s page "{LAPTOP_PAGE_TITLE}" (linked from the home page).'
+)
 
 
 class HubClient:
@@ -67,8 +79,9 @@ class HubClient:
         response = await self.http.fetch(request)
         return json.loads(response.body)
 
-    async def whoami(self, token: str) -> dict:
-        """The token owner's model; the hub re-checks the person's membership (``refresh_user``) on this call."""
+    async def whoami(self, token: str, client: str = "") -> dict:
+        """The token owner's model; the hub re-checks the person's membership (``refresh_user``) on this call.
+        ``client`` (the helper's laptop mode says so) only words the refusal of a token the hub does not know."""
         try:
             return await self._get("/user", token)
         except HTTPClientError as e:
@@ -76,10 +89,28 @@ class HubClient:
                 raise Refusal(
                     403,
                     errors.INVALID_TOKEN,
-                    "This hub token is not valid (any more): the server was stopped, or your sign-in ended, for "
-                    "example because you were removed from the Entra ID groups that grant access. Sign in to the "
-                    "hub again and restart your server.",
+                    _INVALID_LAPTOP_TOKEN
+                    if client == LAPTOP_CLIENT
+                    else (
+                        "This hub token is not valid (any more): the server was stopped, or your sign-in ended, for "
+                        "example because you were removed from the Entra ID groups that grant access. Sign in to the "
+                        "hub again and restart your server."
+                    ),
                 ) from None
+            raise self._unavailable(e) from None
+        except OSError as e:
+            raise self._unavailable(e) from None
+
+    async def token(self, name: str, token_id: str) -> dict | None:
+        """A token's model (note, created, expires_at), read with the broker's service token (``read:tokens``); None
+        when the hub has no such token (revoked meanwhile)."""
+        try:
+            return await self._get(
+                f"/users/{quote(name, safe='')}/tokens/{quote(token_id, safe='')}", self.service_token
+            )
+        except HTTPClientError as e:
+            if e.code == 404:
+                return None
             raise self._unavailable(e) from None
         except OSError as e:
             raise self._unavailable(e) from None
@@ -121,38 +152,66 @@ class Broker:
         metrics: BrokerMetrics,
         credential_cache: CredentialCache,
         identity_cache: TTLCache,
+        laptop_token_max_days: int = 30,
         jobs=None,
     ):
         self.hub, self.policy_file, self.minter, self.metrics = hub, policy_file, minter, metrics
         self.credential_cache, self.identity_cache = credential_cache, identity_cache
+        self.laptop_token_max_days = laptop_token_max_days
         self.jobs = jobs  # scheduled runs (hub.jobs.runs.JobRuns): the scheduler's API, job tokens, the jobs pages
 
-    async def grant_for(self, token: str, server_name: str) -> Grant:
+    async def grant_for(self, token: str, server_name: str, client: str = "") -> tuple[str, Grant]:
+        """The kind of token (``grants.SERVER``, ``grants.LAPTOP``) and its grant."""
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
         try:
-            whoami = await self.hub.whoami(token)
+            whoami = await self.hub.whoami(token, client)
         except Refusal as refusal:
             # A scheduled run's token is deleted when the run ends: say so rather than "not valid".
             ended = self.jobs.refusal_for_ended_token(token) if self.jobs and refusal.status == 403 else None
             raise ended or refusal from None
         try:
-            # The kind of token: a scheduled run's own (only the job scope), else a server's.
-            if self.jobs and job_token_owner(whoami):
-                return await self.jobs.grant_for_token(whoami, token)
-            name = identify(whoami, server_name=server_name)
-
-            async def resolve():
-                user_model = await self.hub.user(name)
-                if user_model is None:
-                    raise errors.account_gone()
-                return decide_grant(user_model, self.policy_file.policy, server_name)
-
-            # What the owner may have (eligible roles, the server's role choice) is remembered per token, briefly.
-            return await self.identity_cache.get((token_key(token), server_name), resolve)
+            kind, resolve = self._resolver(whoami, token, server_name)
+            # What the owner may have (eligible roles, the server's role choice, the laptop token's group, the run's
+            # job) is remembered per token, briefly.
+            return kind, await self.identity_cache.get((token_key(token), server_name), resolve)
         except Refusal as refusal:
             refusal.user = whoami.get("name")
             raise
+
+    def _resolver(self, whoami: dict, token: str, server_name: str):
+        """The kind of token, and how its grant is found: one branch per kind (``grants.token_kind``)."""
+        if self.jobs and job_token_owner(whoami):
+            return JOB, lambda: self.jobs.grant_for_token(whoami, token)
+        kind = token_kind(whoami)
+        if kind == LAPTOP:
+            return kind, lambda: self._laptop_grant(whoami, server_name)
+        name = identify(whoami, server_name=server_name)  # only a server's own token, checked on every request
+        return kind, lambda: self._server_grant(name, server_name)
+
+    async def _user_model(self, name: str) -> dict:
+        user_model = await self.hub.user(name)
+        if user_model is None:
+            raise errors.account_gone()
+        return user_model
+
+    async def _server_grant(self, name: str, server_name: str) -> Grant:
+        return decide_grant(await self._user_model(name), self.policy_file.policy, server_name)
+
+    async def _laptop_grant(self, whoami: dict, server_name: str) -> Grant:
+        if server_name:
+            raise Refusal(
+                400,
+                errors.UNKNOWN_PARAMETER,
+                "A laptop token is for no server: leave out the 'server' parameter.",
+                parameter="server",
+            )
+        token_model = await self.hub.token(whoami["name"], whoami.get("token_id") or "")
+        if token_model is None:
+            raise Refusal(403, errors.INVALID_TOKEN, _INVALID_LAPTOP_TOKEN)
+        policy = self.policy_file.policy
+        access_group = laptop_access_group(token_model, policy, self.laptop_token_max_days)
+        return decide_laptop_grant(await self._user_model(whoami["name"]), policy, access_group)
 
     @staticmethod
     def credential_key(grant: Grant) -> tuple:
@@ -164,8 +223,8 @@ class Broker:
             hashlib.sha256(grant.session_policy.encode()).hexdigest(),
         )
 
-    async def credentials(self, token: str, server_name: str) -> tuple[Grant, Credentials, bool]:
-        grant = await self.grant_for(token, server_name)
+    async def credentials(self, token: str, server_name: str, client: str = "") -> tuple[Grant, Credentials, bool]:
+        kind, grant = await self.grant_for(token, server_name, client)
         key = self.credential_key(grant)
         credentials, from_cache = await self.credential_cache.get(key, lambda: self.minter.mint(grant))
         source = "cache" if from_cache else "sts"
@@ -173,8 +232,7 @@ class Broker:
             self.metrics.cache_hits.inc()
         self.metrics.issued.labels(source, grant.group.name).inc()
         audit.info(
-            "issued kind=%s user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s",
-            grant.kind,
+            "issued user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s kind=%s",
             grant.username,
             grant.oid,
             grant.group.name,
@@ -182,6 +240,7 @@ class Broker:
             grant.session_name,
             credentials.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
             source,
+            kind,
         )
         return grant, credentials, from_cache
 
@@ -206,6 +265,9 @@ class BaseHandler(web.RequestHandler):
             "No hub token was sent. The credential helper sends the server's JUPYTERHUB_API_TOKEN; run it inside a "
             "notebook server started by the hub.",
         )
+
+    def client(self) -> str:
+        return self.request.headers.get(CLIENT_HEADER, "")
 
     def server_name(self) -> str:
         unknown = sorted(set(self.request.query_arguments) - ALLOWED_PARAMETERS)
@@ -253,13 +315,13 @@ class BaseHandler(web.RequestHandler):
 
 class CredentialsHandler(BaseHandler):
     async def get(self):
-        _grant, credentials, _ = await self.broker.credentials(self.token(), self.server_name())
+        _grant, credentials, _ = await self.broker.credentials(self.token(), self.server_name(), self.client())
         self.finish(json.dumps(credentials.credential_process_json()))
 
 
 class CheckHandler(BaseHandler):
     async def get(self):
-        grant, credentials, from_cache = await self.broker.credentials(self.token(), self.server_name())
+        grant, credentials, from_cache = await self.broker.credentials(self.token(), self.server_name(), self.client())
         self.finish(
             json.dumps(
                 {

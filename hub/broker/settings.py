@@ -5,7 +5,7 @@ so a bad value stops the hub at start-up, and hands the broker process the confi
 (``CredentialBroker``, ``NotebookJobs``, ``AirflowApi`` and ``AccessPolicyFile``) as JSON in one variable,
 :data:`CONFIG_VARIABLE`. The broker process (``python -m hub.broker``) builds the same objects from it. Its other
 environment is JupyterHub's own ``JUPYTERHUB_*`` variables, the AWS SDK's standard ``AWS_*`` variables of the
-broker's own identity, and the password of the hub's Airflow account (``contract.AIRFLOW_API_PASSWORD_ENV``).
+broker's own identity, and the password of the hub's Airflow account (``hub.jobs.airflow_api.PASSWORD_VARIABLE``).
 
 =========================  ===============================================================================
 ``ip``, ``port``           where the broker listens (127.0.0.1 and ``contract.DEFAULT_PORT``; 0.0.0.0 on Kubernetes)
@@ -16,17 +16,21 @@ broker's own identity, and the password of the hub's Airflow account (``contract
 ``sts_retry_seconds``      time budget for retrying STS throttling and transient errors (10)
 ``hub_timeout_seconds``    limit for each hub API request (10)
 ``chained_sessions``       ``auto`` (ask STS who the broker is), ``true`` or ``false``
+``laptop_token_*``         laptop tokens: the longest lifetime allowed (30 days), the page's default (7)
+``laptop_profile_prefix``  the AWS profile names the laptop page writes (``<prefix>-<access group>``)
 =========================  ===============================================================================
 """
 
 import json
+import re
 from collections.abc import Mapping
 from urllib.parse import urlparse
 
 from traitlets import Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable
 
-from .contract import AIRFLOW_API_PASSWORD_ENV, DEFAULT_PORT
+from ..jobs.airflow_api import PASSWORD_VARIABLE as AIRFLOW_PASSWORD_VARIABLE
+from .contract import DEFAULT_PORT
 
 # The one variable through which the hub config reaches the broker process.
 CONFIG_VARIABLE = "CREDENTIAL_BROKER_CONFIG"
@@ -44,7 +48,7 @@ PASSED_NAMES = (
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
     "REQUESTS_CA_BUNDLE",
-    AIRFLOW_API_PASSWORD_ENV,
+    AIRFLOW_PASSWORD_VARIABLE,
 )
 
 
@@ -206,6 +210,53 @@ class CredentialBroker(Configurable):
         if value not in ("auto", "true", "false"):
             raise TraitError(f"CredentialBroker.chained_sessions must be auto, true or false (got {proposal.value!r})")
         return value
+
+    laptop_token_max_days = Integer(
+        30,
+        config=True,
+        help="""
+        The longest a laptop token may live, in days (the hub's page "Use AWS from your laptop" offers no more, and
+        the broker refuses a laptop token made elsewhere, for example on the hub's token page, that lives longer or
+        never expires). Default 30. A laptop token fetches its owner's AWS credentials, with the same membership
+        re-check as a server, until it expires or its owner revokes it on the hub's token page.
+        """,
+    )
+
+    @validate("laptop_token_max_days")
+    def _valid_laptop_token_max_days(self, proposal):
+        return int(_at_least("laptop_token_max_days", proposal.value, 1, "set the days a laptop token may live"))
+
+    laptop_token_default_days = Integer(
+        7,
+        config=True,
+        help="""
+        The lifetime, in days, the hub's page "Use AWS from your laptop" proposes for a new token (a person may
+        choose up to `laptop_token_max_days`; a larger value here is lowered to that). Default 7.
+        """,
+    )
+
+    @validate("laptop_token_default_days")
+    def _valid_laptop_token_default_days(self, proposal):
+        return int(_at_least("laptop_token_default_days", proposal.value, 1, "set the days proposed, e.g. 7"))
+
+    laptop_profile_prefix = Unicode(
+        "jupyterhub",
+        config=True,
+        help="""
+        The start of the AWS profile names the hub's page "Use AWS from your laptop" writes: `<prefix>-<access
+        group>`, for example `jupyterhub-analysts`. Default `jupyterhub`; a site with several hubs names each, so that
+        their profiles do not collide in a person's AWS config. Letters, digits, `-` and `_`.
+        """,
+    )
+
+    @validate("laptop_profile_prefix")
+    def _valid_laptop_profile_prefix(self, proposal):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", proposal.value):
+            raise TraitError(
+                "CredentialBroker.laptop_profile_prefix must be 1-32 letters, digits, '-' or '_' "
+                f"(got {proposal.value!r})"
+            )
+        return proposal.value
 
 
 def process_config(config: Config) -> str:

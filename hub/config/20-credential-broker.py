@@ -9,13 +9,23 @@
 #   c.AirflowApi.*, AIRFLOW_API_PASSWORD  how "Run now" reaches Airflow's API (hub/jobs/airflow_api.py); the
 #                          password is passed to the broker only
 # Notebook servers get the custom scope ISSUE_SCOPE on their own token: it lets the token's owner (and no one else)
-# obtain their own credentials from the broker. A scheduled run gets a token of its owner with JOB_SCOPE only.
+# obtain their own credentials from the broker. A scheduled run gets a token of its owner with JOB_SCOPE only. A
+# laptop token (the hub's page "Use AWS from your laptop",
+# hub/laptop/) carries LAPTOP_SCOPE alone, for its owner: the broker serves it the owner's credentials for the access
+# group its note names.
 import os
 import sys
 
 from jupyterhub.app import JupyterHub
 
-from hub.broker.contract import ISSUE_SCOPE, JOB_SCOPE, RUN_JOBS_SCOPE, SCHEDULER_SERVICE_NAME, SERVICE_NAME
+from hub.broker.contract import (
+    ISSUE_SCOPE,
+    JOB_SCOPE,
+    LAPTOP_SCOPE,
+    RUN_JOBS_SCOPE,
+    SCHEDULER_SERVICE_NAME,
+    SERVICE_NAME,
+)
 from hub.broker.settings import CredentialBroker, process_environment
 from hub.jobs.airflow_api import AirflowApi
 from hub.jobs.settings import NotebookJobs, default_db_path
@@ -59,6 +69,10 @@ c.JupyterHub.custom_scopes.update(
         ISSUE_SCOPE: {
             "description": "Obtain short-lived AWS credentials for the token owner's own notebook server.",
         },
+        LAPTOP_SCOPE: {
+            "description": "Obtain the token owner's short-lived AWS credentials on their laptop, for the role the "
+            "token was made for (the hub's page 'Use AWS from your laptop').",
+        },
         JOB_SCOPE: {
             "description": "Obtain AWS credentials for one scheduled run of the token owner's job (a run's own token).",
         },
@@ -71,11 +85,18 @@ c.JupyterHub.custom_scopes.update(
 c.JupyterHub.load_roles.extend(
     [
         # A server's token holds only scopes its owner holds, so people hold the scope (for themselves only) ...
-        # People may also open the broker's "What can I access?" page (it shows each person only their own access).
+        # People may also open the broker's "What can I access?" page (it shows each person only their own access),
+        # and hold the laptop scope for themselves, so that a token for their laptop can carry it.
         {
             "name": "user",
             "description": "Default permissions for users, plus their own AWS credentials and access page",
-            "scopes": ["self", f"{ISSUE_SCOPE}!user", f"{JOB_SCOPE}!user", f"access:services!service={SERVICE_NAME}"],
+            "scopes": [
+                "self",
+                f"{ISSUE_SCOPE}!user",
+                f"{LAPTOP_SCOPE}!user",
+                f"{JOB_SCOPE}!user",
+                f"access:services!service={SERVICE_NAME}",
+            ],
         },
         # ... and their servers' tokens carry it for that server only (`!server`): the broker serves a server's own
         # token and refuses personal tokens (they inherit `!user`).
@@ -84,9 +105,9 @@ c.JupyterHub.load_roles.extend(
             "description": "Post activity, access the server, obtain the owner's AWS credentials for this server",
             "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!server"],
         },
-        # The broker reads who a person is, their eligible roles (auth_state) and their servers' role choice, and
-        # makes and deletes scheduled runs' tokens (JupyterHub 5.5 gives a token only scopes its owner holds:
-        # people's JOB_SCOPE!user above; the broker needs `tokens`, not the scope itself).
+        # The broker reads who a person is, their eligible roles (auth_state), their servers' role choice, and a
+        # laptop token's note and expiry; it makes and deletes scheduled runs' tokens (JupyterHub 5.5 gives a token only
+        # scopes its owner holds: people's JOB_SCOPE!user above; the broker needs `tokens`, which includes read:tokens).
         {
             "name": "aws-credential-broker",
             "description": "The AWS credential broker service",

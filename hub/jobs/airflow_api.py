@@ -12,7 +12,7 @@ broker for it with that request id (consumed once): what Airflow is told here gr
 - :class:`AirflowUnavailable` says, in words for the person on the page, why Airflow could not be asked; the request
   stays queued in the store, and :func:`resend_queued` (every ``AirflowApi.resend_seconds``) asks again.
 - :class:`AirflowApi`: where Airflow's API is and which account the hub uses (``c.AirflowApi.<trait>``); the
-  account's password comes from the environment variable :data:`AIRFLOW_API_PASSWORD_ENV`, never from the config.
+  account's password comes from the environment variable :data:`PASSWORD_VARIABLE`, never from the config.
 
 ref: https://airflow.apache.org/docs/apache-airflow/3.0.1/security/api.html (JWT from /auth/token, Bearer header)
 ref: https://airflow.apache.org/docs/apache-airflow/stable/core-concepts/auth-manager/simple/token.html (/auth/token)
@@ -30,13 +30,15 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from traitlets import Float, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from ..broker.contract import AIRFLOW_API_PASSWORD_ENV, JOB_DAG_PREFIX
+from ..broker.contract import JOB_DAG_PREFIX
 from .store import QUEUED, JobStore
 
 log = logging.getLogger("aws_broker.jobs")
 
 # Prefix of the DAG run ids this page asks for (Airflow's own are "scheduled__…" and "manual__…").
 RUN_ID_PREFIX = "requested__"
+# The environment variable holding the password of the hub's Airflow account (passed to the broker only).
+PASSWORD_VARIABLE = "AIRFLOW_API_PASSWORD"  # noqa: S105 - a variable's name, not a secret
 
 
 class AirflowApi(Configurable):
@@ -49,7 +51,7 @@ class AirflowApi(Configurable):
         Airflow's API server as the credential broker reaches it, without a path (for example
         http://airflow-api-server:8080). Empty (default): "Run now" and "Run again exactly" record the request and
         say that no Airflow is set up. The hub signs in as `username` with the password in the
-        {AIRFLOW_API_PASSWORD_ENV} environment variable, which the hub passes to the broker only.
+        {PASSWORD_VARIABLE} environment variable, which the hub passes to the broker only.
         """,
     )
 
@@ -97,7 +99,7 @@ class AirflowApi(Configurable):
         """The API client, or None when no Airflow is set up."""
         if not self.url:
             return None
-        return AirflowClient(self.url, self.username, environ.get(AIRFLOW_API_PASSWORD_ENV, ""), self.timeout_seconds)
+        return AirflowClient(self.url, self.username, environ.get(PASSWORD_VARIABLE, ""), self.timeout_seconds)
 
 
 def dag_id(job_id: str) -> str:

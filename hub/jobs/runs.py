@@ -13,7 +13,6 @@ owner must still be eligible for the job's role. Any refusal is recorded as the 
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime
 from urllib.parse import quote
 
@@ -39,7 +38,6 @@ audit = logging.getLogger("aws_broker.audit")
 
 # The note of a run's hub token (the hub's token page shows it).
 JOB_NOTE_PREFIX = "aws-job:"
-JOB_KIND = "job"
 
 
 class HubTokens:
@@ -241,7 +239,7 @@ class JobRuns:
         not_eligible = scheduling.not_eligible_text(job)
         if not eligible_roles(user_model.get("auth_state")):
             raise Refusal(403, errors.ROLE_NOT_ELIGIBLE, not_eligible.format(roles="none"))
-        grant = decide_grant_for(
+        return decide_grant_for(
             user_model,
             self.policy_file.policy,
             job.access_group,
@@ -249,7 +247,6 @@ class JobRuns:
             session_suffix=f"job-{job.id}",
             extra_tags=((scheduling.JOB_TAG, job.id),),
         )
-        return replace(grant, kind=JOB_KIND)
 
     async def finish(self, run_id: str, request: FinishRequest) -> Run:
         """The scheduler says how a run ended: recorded, and its token deleted at once."""

@@ -14,7 +14,9 @@
 #   LOCAL_STACK_MOTO_URL        the moto server: AWS for the broker and for people's servers
 #   LOCAL_STACK_ENTRA_URL, LOCAL_STACK_GRAPH_URL, LOCAL_STACK_ENTRA_CA_BUNDLE, LOCAL_STACK_ENTRA_TENANT_ID,
 #   LOCAL_STACK_ENTRA_CLIENT_ID, LOCAL_STACK_USERNAME_STRIP_DOMAINS   the Entra ID emulator and its app registration
-# and the secrets: OAUTH_CLIENT_SECRET, JUPYTERHUB_CRYPT_KEY, CONFIGPROXY_AUTH_TOKEN, the broker's AWS_* keys.
+#   LOCAL_STACK_AIRFLOW_URL     Airflow's API, for "Run now" on the scheduled-runs page (optional)
+# and the secrets: OAUTH_CLIENT_SECRET, JUPYTERHUB_CRYPT_KEY, CONFIGPROXY_AUTH_TOKEN, the broker's AWS_* keys,
+# NOTEBOOK_SCHEDULER_TOKEN (Airflow's hub token) and AIRFLOW_API_PASSWORD (the hub's Airflow account).
 import os
 import sys
 from pathlib import Path
@@ -64,4 +66,6 @@ configure_brokering(
     broker_port=int(_setting("LOCAL_STACK_BROKER_PORT", str(DEFAULT_PORT))),
     aws_endpoint_url=_setting("LOCAL_STACK_MOTO_URL"),
 )
+if os.environ.get("LOCAL_STACK_AIRFLOW_URL"):
+    c.AirflowApi.url = os.environ["LOCAL_STACK_AIRFLOW_URL"]
 load_hub_config_files(c, Path(_setting("LOCAL_STACK_HUB_CONFIG_DIR")))

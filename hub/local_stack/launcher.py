@@ -29,6 +29,15 @@ import requests
 from authenticator.access_policy import AccessPolicyError, load_access_policy
 from entra_emulator.directory import DirectoryError, load_directory
 from hub.broker.contract import SERVICE_PREFIX
+from scheduler.local_airflow import (
+    AIRFLOW_VENV,
+    AirflowSettings,
+    airflow_environment,
+    migrate_command,
+    prepare_home,
+    scheduler_healthy,
+    server_commands,
+)
 
 from . import plan
 from .plan import LocalStackError, Settings
@@ -208,13 +217,19 @@ class Stack:
         self.wait_until(hub, lambda: _answers(broker, status=200), 60, "its credential broker ready")
         self.say(f"ready ({time.monotonic() - started:.1f} s)")
 
-        self.say(plan.banner(s, the.password, people, policy))
+        started = time.monotonic()
+        self.say(f"  Airflow            {s.airflow_url:<26}", end="")
+        self.start_airflow(plan.airflow_settings(s, the), the, env)
+        self.say(f"ready ({time.monotonic() - started:.1f} s)")
+
+        self.say(plan.banner(s, the.password, people, policy, the.airflow.admin_password))
         _write_json(
             s.state_dir / "ready.json",
             {
                 "hub_url": s.hub_url,
                 "entra_url": s.entra_url,
                 "moto_url": s.moto_url,
+                "airflow_url": s.airflow_url,
                 "launcher_pid": os.getpid(),
                 "pids": {c.name: c.proc.pid for c in self.children},
             },
@@ -226,6 +241,23 @@ class Stack:
             child = self.died()
             if child is not None:
                 raise self.failure(child, f"{child.name} stopped unexpectedly (exit {child.proc.returncode})")
+
+    def start_airflow(self, settings: AirflowSettings, the: plan.Secrets, env: dict) -> None:
+        """Airflow (scheduler/local_airflow.py): its database, then its API server, scheduler and DAG processor."""
+        prepare_home(settings, the.airflow)
+        airflow_env = airflow_environment(env, settings, the.airflow)
+        migrate = self.start("airflow db migrate", migrate_command(settings), airflow_env, "airflow.log")
+        while migrate.proc.poll() is None:
+            time.sleep(0.2)
+            self.check()
+        self.children.remove(migrate)
+        if migrate.proc.returncode != 0:
+            raise self.failure(migrate, "`airflow db migrate` failed")
+        servers = [
+            self.start(name, command, airflow_env, f"{name}.log", cwd=settings.home)
+            for name, command in server_commands(settings).items()
+        ]
+        self.wait_until(servers[0], lambda: scheduler_healthy(settings), 180, "a healthy scheduler")
 
     def apply_terraform(self, policy, the: plan.Secrets, env: dict) -> int:
         s = self.settings
@@ -321,6 +353,8 @@ def preflight(settings: Settings) -> None:
         raise LocalStackError("Node.js is not installed: JupyterHub's proxy runs on it. Install Node.js 20.")
     if not (plan.REPO / "node_modules" / ".bin" / "configurable-http-proxy").exists():
         raise LocalStackError("node_modules/.bin/configurable-http-proxy is missing: run `make venv` (needs npm).")
+    if not (AIRFLOW_VENV / "bin" / "airflow").exists():
+        raise LocalStackError(f"{AIRFLOW_VENV}/bin/airflow is missing: run `make airflow-venv` (or `make demo`).")
     if settings.tf_plugin_dir and not Path(settings.tf_plugin_dir).is_dir():
         raise LocalStackError(f"TF_PLUGIN_DIR={settings.tf_plugin_dir} is not a folder: unset it or fix the path.")
     for name, port in settings.ports.items():
@@ -389,7 +423,9 @@ def main() -> int:
         print(f"\nThe local stack stopped: {e}. Logs: {settings.state_dir}", file=sys.stderr)
         code = 1
     finally:
-        stack.say("Stopping: JupyterHub (with people's servers, the proxy and the broker), moto, the emulator ...")
+        stack.say(
+            "Stopping: Airflow, JupyterHub (with people's servers, the proxy and the broker), moto, the emulator ..."
+        )
         survivors = stack.stop_all()
         (settings.state_dir / "ready.json").unlink(missing_ok=True)
         (settings.state_dir / "launcher.pid").unlink(missing_ok=True)

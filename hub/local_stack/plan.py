@@ -13,7 +13,10 @@ from pathlib import Path
 
 from authenticator.access_policy import AccessPolicy
 from authenticator.entra import hub_username
-from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
+from hub.broker.contract import DEFAULT_PORT, JOBS_PAGE_PATH, SCHEDULER_TOKEN_ENV, SERVICE_PREFIX
+from hub.jobs.airflow_api import PASSWORD_VARIABLE as AIRFLOW_PASSWORD_VARIABLE
+from scheduler.local_airflow import ADMIN_USER as AIRFLOW_ADMIN
+from scheduler.local_airflow import AirflowSecrets, AirflowSettings
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO_POLICY = REPO / "hub" / "demo" / "access-policy.yaml"
@@ -26,6 +29,7 @@ CLIENT_ID = "7d1d1e0b-9a5e-4a57-9c8a-2f0d6d3c1b2a"
 # Microsoft's limit: above this many groups the id_token carries no group list (overage).
 GROUPS_CLAIM_LIMIT = 200
 PAGE_PATH = f"{SERVICE_PREFIX}access"
+JOBS_PATH = f"{SERVICE_PREFIX}{JOBS_PAGE_PATH}"
 
 # name: (environment variable, default)
 PORTS = {
@@ -35,6 +39,7 @@ PORTS = {
     "hub_api": ("LOCAL_STACK_HUB_API_PORT", 8081),
     "proxy_api": ("LOCAL_STACK_PROXY_API_PORT", 8001),
     "broker": ("LOCAL_STACK_BROKER_PORT", DEFAULT_PORT),
+    "airflow": ("LOCAL_STACK_AIRFLOW_PORT", 8280),
 }
 
 
@@ -61,6 +66,15 @@ class Settings:
     @property
     def moto_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['moto']}"
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['airflow']}"
+
+    @property
+    def broker_url(self) -> str:
+        """The broker as Airflow reaches it on this machine: directly, not through the proxy."""
+        return f"http://127.0.0.1:{self.ports['broker']}{SERVICE_PREFIX}"
 
     @property
     def callback_url(self) -> str:
@@ -110,6 +124,8 @@ class Secrets:
     proxy_token: str  # CONFIGPROXY_AUTH_TOKEN
     aws_access_key_id: str  # throwaway keys for the moto server (its authorization checks are off)
     aws_secret_access_key: str
+    scheduler_token: str  # the notebook scheduler's (Airflow's) hub service token: it may only start due runs
+    airflow: AirflowSecrets  # Airflow's own keys, its admin's password and the hub's Airflow account's password
 
     def __repr__(self) -> str:
         return "Secrets(<redacted>)"
@@ -122,6 +138,8 @@ class Secrets:
             self.proxy_token,
             self.aws_access_key_id,
             self.aws_secret_access_key,
+            self.scheduler_token,
+            *self.airflow.values(),
         )
 
 
@@ -133,6 +151,8 @@ def new_secrets(password: str | None = None) -> Secrets:
         proxy_token=secrets.token_hex(32),
         aws_access_key_id="AKIALOCALSTACK" + secrets.token_hex(3).upper(),
         aws_secret_access_key=secrets.token_urlsafe(30),
+        scheduler_token=secrets.token_hex(32),
+        airflow=AirflowSecrets.new(),
     )
 
 
@@ -244,7 +264,22 @@ def hub_environment(env, settings: Settings, the: Secrets, emulator: dict, polic
         "AWS_ACCESS_KEY_ID": the.aws_access_key_id,
         "AWS_SECRET_ACCESS_KEY": the.aws_secret_access_key,
         "AWS_REGION": policy.deployment.aws_region,
+        # Scheduled runs: the scheduler's token (the hub registers the service with it) and where Airflow's API is,
+        # with the password of the hub's account there (for "Run now"; the broker gets it).
+        SCHEDULER_TOKEN_ENV: the.scheduler_token,
+        "LOCAL_STACK_AIRFLOW_URL": settings.airflow_url,
+        AIRFLOW_PASSWORD_VARIABLE: the.airflow.hub_password,
     }
+
+
+def airflow_settings(settings: Settings, the: Secrets) -> AirflowSettings:
+    """Airflow (scheduler/local_airflow.py) in the state folder, reaching the broker directly."""
+    return AirflowSettings(
+        home=settings.state_dir / "airflow",
+        api_port=settings.ports["airflow"],
+        broker_url=settings.broker_url,
+        scheduler_token=the.scheduler_token,
+    )
 
 
 # ---- who can sign in, and what they should see ------------------------------------------------------------------
@@ -292,7 +327,9 @@ def demo_people(directory, policy: AccessPolicy) -> list[DemoPerson]:
     ]
 
 
-def banner(settings: Settings, password: str, people: list[DemoPerson], policy: AccessPolicy) -> str:
+def banner(
+    settings: Settings, password: str, people: list[DemoPerson], policy: AccessPolicy, airflow_password: str
+) -> str:
     lines = [
         "",
         f"The local stack is running: open {settings.hub_url} in a browser on this machine.",
@@ -308,6 +345,8 @@ def banner(settings: Settings, password: str, people: list[DemoPerson], policy: 
         f"Notebooks are saved in s3://{policy.deployment.notebook_bucket}/{policy.deployment.home_prefix}<hub name>/ "
         f"on the moto server ({settings.moto_url}).",
         f'"What can I access?" is linked from the home page: {settings.hub_url}{PAGE_PATH}',
+        f'"Scheduled runs" too: {settings.hub_url}{JOBS_PATH}; they run on Airflow, whose UI (for admins) is at '
+        f"{settings.airflow_url} (user {AIRFLOW_ADMIN}, password {airflow_password})",
         f"Logs: {settings.state_dir}/*.log",
         "Press Ctrl-C to stop everything.",
         "",

@@ -255,6 +255,35 @@ def test_refused_credentials_fail_the_run_with_the_brokers_message_and_write_not
     assert outputs(s3, job) == {}
 
 
+def parsed_dags(airflow: LocalAirflow, broker_url: str) -> tuple[list[str], str]:
+    """The DAG ids Airflow gets from parsing the DAG folder now, and what it printed."""
+    env = {**airflow.env, "NOTEBOOK_SCHEDULER_BROKER_URL": broker_url}
+    result = subprocess.run(
+        [airflow.settings.airflow, "dags", "list", "--local", "--output", "json"],
+        env=env,
+        cwd=airflow.settings.home,
+        capture_output=True,
+        text=True,
+        timeout=DAGS_TEST_TIMEOUT,
+        check=True,
+    )
+    listing = next(line for line in result.stdout.splitlines() if line.startswith("["))
+    return sorted(dag["dag_id"] for dag in json.loads(listing)), result.stdout + result.stderr
+
+
+def test_while_the_broker_is_down_the_dags_of_its_last_answer_stay(airflow, broker, job):
+    cache = airflow.settings.home / "notebook-jobs.json"
+    down = f"http://127.0.0.1:{free_port()}/services/aws-credentials/"
+    assert parsed_dags(airflow, broker.url)[0] == [f"notebook-job-{job.id}"]
+
+    assert parsed_dags(airflow, down)[0] == [f"notebook-job-{job.id}"]
+
+    cache.unlink()
+    dag_ids, output = parsed_dags(airflow, down)
+    assert dag_ids == []  # no cache, no broker: no DAGs, and no import error either
+    assert "Traceback" not in output
+
+
 def test_the_scheduler_runs_a_due_job_on_its_schedule_with_nobody_signed_in(airflow, broker, aws, job):
     _, s3 = aws
     put_notebook(s3, job.notebook_key, notebook_bytes("v1"))

@@ -100,7 +100,12 @@ def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
     assert f"{ISSUE_SCOPE}!server" in roles(hub_app)["server"]["scopes"]  # its own server only
     assert f"{ISSUE_SCOPE}!user" in roles(hub_app)["user"]["scopes"]
     assert roles(hub_app)["aws-credential-broker"]["services"] == [SERVICE_NAME]
-    assert roles(hub_app)["aws-credential-broker"]["scopes"] == ["read:users", "read:servers", "admin:auth_state"]
+    assert roles(hub_app)["aws-credential-broker"]["scopes"] == [
+        "read:users",
+        "read:servers",
+        "admin:auth_state",
+        "read:tokens",  # a laptop token's note and expiry
+    ]
     assert roles(hub_app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
 
 

@@ -42,6 +42,13 @@ def test_demo_policy_parses():
     assert policy.deployment.home_location("ana") == S3Location("demo-jupyter-notebooks", "home/ana/", "read-write")
 
 
+def test_laptop_access_is_on_unless_a_group_turns_it_off(demo_data):
+    demo_data["access_groups"][1]["laptop_access"] = False
+    demo_data["access_groups"][2]["laptop_access"] = True
+    policy = parse_access_policy(demo_data)
+    assert [g.laptop_access for g in policy.access_groups] == [True, False, True]
+
+
 @pytest.mark.parametrize(
     ("group_ids", "names", "admin"),
     [
@@ -85,7 +92,8 @@ _DELETE = object()
             ("access_groups", 0, "rol"),
             "x",
             "policy.yaml: access_groups[0] (analysts).rol: unknown key. Fix: remove it or use one of: "
-            "description, display_name, entra_group_id, hub_admin, name, role, s3, session_duration_seconds",
+            "description, display_name, entra_group_id, hub_admin, laptop_access, name, role, s3, "
+            "session_duration_seconds",
         ),
         (
             ("access_groups", 1, "name"),
@@ -181,6 +189,12 @@ _DELETE = object()
             "yes",
             "policy.yaml: access_groups[0] (analysts).hub_admin: must be true or false. "
             "Fix: write `hub_admin: true` or leave it out",
+        ),
+        (
+            ("access_groups", 0, "laptop_access"),
+            "no",
+            "policy.yaml: access_groups[0] (analysts).laptop_access: must be true or false. "
+            "Fix: write `laptop_access: false` to turn it off, or leave it out",
         ),
         (
             ("access_groups", 0, "s3", 1),

@@ -83,6 +83,21 @@ def test_the_url_follows_ip_and_port_unless_set():
             "CredentialBroker.hub_timeout_seconds must be at least 0.1 (got 0.0): set a few seconds, e.g. 10",
         ),
         ("chained_sessions", "maybe", "CredentialBroker.chained_sessions must be auto, true or false (got 'maybe')"),
+        (
+            "laptop_token_max_days",
+            0,
+            "CredentialBroker.laptop_token_max_days must be at least 1 (got 0): set the days a laptop token may live",
+        ),
+        (
+            "laptop_token_default_days",
+            0,
+            "CredentialBroker.laptop_token_default_days must be at least 1 (got 0): set the days proposed, e.g. 7",
+        ),
+        (
+            "laptop_profile_prefix",
+            "my hub",
+            "CredentialBroker.laptop_profile_prefix must be 1-32 letters, digits, '-' or '_' (got 'my hub')",
+        ),
     ],
 )
 def test_bad_values_are_refused_naming_the_setting(setting, value, message):

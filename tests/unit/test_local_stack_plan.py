@@ -25,6 +25,7 @@ def test_defaults_are_jupyterhubs_usual_ports_and_a_state_folder_in_the_checkout
         "hub_api": 8081,
         "proxy_api": 8001,
         "broker": 8181,
+        "airflow": 8280,
     }
     assert settings.hub_url == "http://127.0.0.1:8000"
     assert settings.callback_url == "http://127.0.0.1:8000/hub/oauth_callback"
@@ -127,8 +128,10 @@ def test_each_demo_person_is_told_what_they_should_see():
 def test_the_banner_names_the_url_the_password_and_everyone():
     settings = plan.settings_from_env({})
     people = plan.demo_people(load_directory(plan.DEMO_DIRECTORY), POLICY)
-    text = plan.banner(settings, "the-password", people, POLICY)
+    text = plan.banner(settings, "the-password", people, POLICY, "airflow-password")
     assert "open http://127.0.0.1:8000 in a browser" in text
     assert "Everyone's password for this run: the-password" in text
     assert all(f"  {p.sign_in}  ({p.name}; hub name {p.hub_name})\n      {p.sees}" in text for p in people)
     assert "http://127.0.0.1:8000/services/aws-credentials/access" in text
+    assert '"Scheduled runs" too: http://127.0.0.1:8000/services/aws-credentials/jobs' in text
+    assert "Airflow, whose UI (for admins) is at http://127.0.0.1:8280 (user admin, password airflow-password)" in text
