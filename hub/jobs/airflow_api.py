@@ -81,11 +81,11 @@ class AirflowApi(Configurable):
     )
 
     resend_seconds = Float(
-        60,
+        30,
         config=True,
         help="""
         How often, in seconds, the broker asks Airflow again for run requests that are still waiting (Airflow was
-        unreachable when they were made). Default 60. Asking twice never starts two runs.
+        unreachable, or did not know the job yet, when they were made). Default 30. Asking twice never starts two runs.
         """,
     )
 
