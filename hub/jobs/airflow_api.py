@@ -121,10 +121,11 @@ def trigger_body(request_id: str, note: str) -> dict:
 
 
 class AirflowUnavailable(Exception):
-    """Airflow could not be asked to start the run. ``message`` is for the person; the log has the detail."""
+    """Airflow could not be asked to start the run. ``message`` is for the person; the log has the detail.
+    ``job_unknown``: Airflow answered, but has no DAG for this job (yet); other jobs' requests may still go through."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, message: str, job_unknown: bool = False):
+        self.message, self.job_unknown = message, job_unknown
         super().__init__(message)
 
 
@@ -197,7 +198,8 @@ class AirflowClient:
                     log.warning("Airflow has no DAG %s yet", dag_id(job_id))
                     raise AirflowUnavailable(
                         "Airflow has not loaded this job yet (new and changed jobs reach it within a minute or two). "
-                        f"{STILL_QUEUED}"
+                        f"{STILL_QUEUED}",
+                        job_unknown=True,
                     ) from None
                 if e.code in (401, 403):
                     log.error("Airflow refused to trigger %s for the hub's account (%s)", dag_id(job_id), e.code)
@@ -225,7 +227,9 @@ async def resend_queued(store: JobStore, airflow: AirflowClient) -> int:
                 continue
             try:
                 await airflow.trigger(job.id, run.request_id, f"Run now by {run.requested_by} (sent again)")
-            except AirflowUnavailable:
-                return sent  # the reason is in the log; the next round tries again
+            except AirflowUnavailable as e:
+                if e.job_unknown:
+                    break  # this job's DAG is not there yet: the other jobs' requests may go through
+                return sent  # Airflow cannot be asked (the log says why): the next round tries again
             sent += 1
     return sent

@@ -15,7 +15,8 @@ import time
 import pytest
 import requests
 
-from hub.jobs.airflow_api import AirflowClient, AirflowUnavailable, dag_id, dag_run_id
+from hub.jobs.airflow_api import AirflowClient, AirflowUnavailable, dag_id, dag_run_id, resend_queued
+from hub.jobs.store import QUEUED, JobStore
 from scheduler.local_airflow import AIRFLOW_VENV, AirflowSettings, LocalAirflow
 from tests.fixtures.scheduler_broker import SchedulerBrokerStandIn, StandInJob
 from tests.fixtures.servers import free_port
@@ -56,13 +57,17 @@ def airflow(broker, tmp_path_factory):
     local.settings.passwords_file.write_text(json.dumps({**passwords, HUB_ACCOUNT: HUB_PASSWORD}))
     try:
         local.start()
-        deadline = time.monotonic() + 180
-        while api(local, "GET", f"/api/v2/dags/{dag_id(JOB_ID)}").status_code != 200:
-            assert time.monotonic() < deadline, "the job's DAG did not appear in Airflow within 180 s"
-            time.sleep(2)
+        wait_for_dag(local, JOB_ID)
         yield local
     finally:
         local.stop()
+
+
+def wait_for_dag(local: LocalAirflow, job_id: str) -> None:
+    deadline = time.monotonic() + 180
+    while api(local, "GET", f"/api/v2/dags/{dag_id(job_id)}").status_code != 200:
+        assert time.monotonic() < deadline, f"the DAG of job {job_id} did not appear in Airflow within 180 s"
+        time.sleep(2)
 
 
 def admin_token(local: LocalAirflow) -> str:
@@ -140,3 +145,44 @@ async def test_an_airflow_that_does_not_answer_is_said_in_words():
     with pytest.raises(AirflowUnavailable) as refused:
         await client.trigger(JOB_ID, "0123abcd", "Run now by sam")
     assert refused.value.message == f"Airflow, which runs the jobs, did not answer. {STILL_QUEUED}"
+
+
+async def test_a_queued_request_is_sent_again_until_airflow_has_it(airflow, broker, tmp_path):
+    store = JobStore(str(tmp_path / "notebook-jobs.sqlite"))
+    job = store.create_job(
+        owner="sam", name="Queued", notebook_key="a.ipynb", schedule="0 3 * * *", access_group="analysts", parameters={}
+    )
+    stand_in = StandInJob(job.id, "sam", "Queued", "0 3 * * *", "analysts", "notebooks", "home/sam/a.ipynb")
+    stand_in.refuse_start = (409, "job-paused", "The test refuses every start.")
+    broker.jobs[job.id] = stand_in
+    wait_for_dag(airflow, job.id)
+    queued = store.request_run(job.id, requested_by="sam")
+    paused = store.create_job(
+        owner="sam", name="Paused", notebook_key="a.ipynb", schedule="0 3 * * *", access_group="analysts", parameters={}
+    )
+    store.request_run(paused.id, requested_by="sam")
+    store.set_paused(paused.id, True, "Paused by sam.")  # its request is closed, never sent
+    # A job Airflow has no DAG for (yet), listed before the others: its request waits, the others' go through.
+    unknown = store.create_job(
+        owner="sam",
+        name="A new job",
+        notebook_key="a.ipynb",
+        schedule="0 3 * * *",
+        access_group="analysts",
+        parameters={},
+    )
+    waiting = store.request_run(unknown.id, requested_by="sam")
+
+    nobody = AirflowClient(f"http://127.0.0.1:{free_port()}", HUB_ACCOUNT, HUB_PASSWORD, timeout=5)
+    assert await resend_queued(store, nobody) == 0
+    assert store.run(queued.id).state == QUEUED
+
+    client = AirflowClient(airflow.settings.api_url, HUB_ACCOUNT, HUB_PASSWORD, timeout=30)
+    assert await resend_queued(store, client) == 1, "the unknown job's request is not sent, the paused one is closed"
+    assert store.run(waiting.id).state == QUEUED
+    run = api(airflow, "GET", f"/api/v2/dags/{dag_id(job.id)}/dagRuns/{dag_run_id(queued.request_id)}")
+    assert run.status_code == 200 and run.json()["conf"] == {"request_id": queued.request_id}
+    assert await resend_queued(store, client) == 1, "still queued at the broker: asked again, Airflow already has it"
+    runs = api(airflow, "GET", f"/api/v2/dags/{dag_id(job.id)}/dagRuns").json()["dag_runs"]
+    assert [r["dag_run_id"] for r in runs if r["run_type"] == "manual"] == [dag_run_id(queued.request_id)]
+    store.close()
