@@ -138,6 +138,12 @@ def test_sam_schedules_a_notebook_from_his_home_with_one_of_his_roles(hub):
     assert "Daily sales reports/daily.ipynb Every day at 06:30 UTC 30 6 * * * Data Engineers" in listing
 
 
+def test_the_form_can_be_opened_with_the_notebook_filled_in(hub):
+    # what a link from JupyterLab ("schedule this notebook") opens
+    html = get(hub, SAM, "/new", notebook="reports/daily.ipynb").text
+    assert 'name="notebook" value="reports/daily.ipynb"' in html
+
+
 def test_a_person_with_one_role_is_not_asked_for_it(hub):
     html = get(hub, ANA, "/new").text
     assert 'name="access_group"' not in html
