@@ -39,6 +39,7 @@ NOT_INHERITED = ("AIRFLOW__", "AWS_", "JUPYTERHUB_", "CREDENTIAL_BROKER", "NOTEB
 # Seconds between the dag-processor's looks at the DAG folder and its re-parses of the job list: a job created on the
 # hub's page appears in Airflow within about this long.
 DAG_REFRESH_SECONDS = 5
+API_SERVER = "airflow-api-server"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class AirflowSettings:
     scheduler_token: str = field(repr=False)
     venv: Path = AIRFLOW_VENV
     parallelism: int = 4  # notebook runs at once (each a papermill process and a kernel)
+    dags_folder: Path = DAGS_FOLDER
 
     @property
     def api_url(self) -> str:
@@ -90,7 +92,7 @@ def airflow_environment(base_env, settings: AirflowSettings, the: AirflowSecrets
     env.update(
         {
             "AIRFLOW_HOME": str(settings.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
@@ -126,9 +128,10 @@ def migrate_command(settings: AirflowSettings) -> list[str]:
 
 
 def server_commands(settings: AirflowSettings) -> dict[str, list[str]]:
-    """The three long-running servers, by name (start them in this order, stop them in reverse)."""
+    """The three long-running servers, by name: start them in this order, the scheduler only once the API server
+    answers (:func:`api_server_up`); stop them in reverse."""
     return {
-        "airflow-api-server": [settings.airflow, "api-server"],
+        API_SERVER: [settings.airflow, "api-server"],
         "airflow-scheduler": [settings.airflow, "scheduler", "--skip-serve-logs"],
         "airflow-dag-processor": [settings.airflow, "dag-processor"],
     }
@@ -144,14 +147,25 @@ def prepare_home(settings: AirflowSettings, the: AirflowSecrets) -> None:
         json.dump({ADMIN_USER: the.admin_password, HUB_USER: the.hub_password}, f)
 
 
-def scheduler_healthy(settings: AirflowSettings) -> bool:
-    """Whether Airflow's API server answers and reports a live scheduler (what "ready" means for the stack)."""
+def health(settings: AirflowSettings) -> dict | None:
+    """Airflow's health report from its API server, or None while the API server does not answer."""
     try:
         with urllib.request.urlopen(f"{settings.api_url}/api/v2/monitor/health", timeout=5) as answer:  # noqa: S310
-            health = json.loads(answer.read())
+            report = json.loads(answer.read())
     except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-        return False
-    return isinstance(health, dict) and health.get("scheduler", {}).get("status") == "healthy"
+        return None
+    return report if isinstance(report, dict) else None
+
+
+def api_server_up(settings: AirflowSettings) -> bool:
+    """Whether the API server answers. Start the scheduler only then: a task it starts earlier cannot reach the
+    execution API (on the API server) and fails without ever running."""
+    return health(settings) is not None
+
+
+def scheduler_healthy(settings: AirflowSettings) -> bool:
+    """Whether the API server reports a live scheduler (what "ready" means for the stack)."""
+    return (health(settings) or {}).get("scheduler", {}).get("status") == "healthy"
 
 
 class AirflowError(Exception):
@@ -183,6 +197,8 @@ class LocalAirflow:
             raise AirflowError(f"`airflow db migrate` failed; see {self.log_dir / 'airflow-db-migrate.log'}")
 
     def start(self, ready_timeout: float = 180) -> None:
+        """The API server first, then the scheduler and the dag-processor once it answers."""
+        deadline = time.monotonic() + ready_timeout
         for name, command in server_commands(self.settings).items():
             with open(self.log_dir / f"{name}.log", "ab") as log:
                 self.processes[name] = subprocess.Popen(
@@ -194,18 +210,19 @@ class LocalAirflow:
                     stderr=subprocess.STDOUT,
                     start_new_session=True,  # its own process group: stop() ends its workers too
                 )
-        self.wait_until_ready(ready_timeout)
+            if name == API_SERVER:
+                self.wait_until(api_server_up, deadline, "answer")
+        self.wait_until(scheduler_healthy, deadline, "report a healthy scheduler")
 
-    def wait_until_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+    def wait_until(self, ready, deadline: float, what: str) -> None:
         while time.monotonic() < deadline:
             for name, proc in self.processes.items():
                 if proc.poll() is not None:
                     raise AirflowError(f"{name} exited with {proc.returncode}; see {self.log_dir / (name + '.log')}")
-            if scheduler_healthy(self.settings):
+            if ready(self.settings):
                 return
             time.sleep(1)
-        raise AirflowError(f"Airflow's API server at {self.settings.api_url} was not healthy within {timeout:.0f}s")
+        raise AirflowError(f"Airflow's API server at {self.settings.api_url} did not {what} in time")
 
     def stop(self) -> None:
         for proc in reversed(self.processes.values()):

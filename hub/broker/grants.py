@@ -14,7 +14,15 @@ from authenticator.safe_names import safe_name
 
 from ..session_policy import SessionPolicyTooLarge, packed_session_policy
 from . import errors
-from .contract import IDENTIFY_SCOPES, ISSUE_SCOPE, LAPTOP_NOTE_PREFIX, LAPTOP_PAGE_TITLE, LAPTOP_SCOPE, ROLE_OPTION
+from .contract import (
+    IDENTIFY_SCOPES,
+    ISSUE_SCOPE,
+    JOB_SCOPE,
+    LAPTOP_NOTE_PREFIX,
+    LAPTOP_PAGE_TITLE,
+    LAPTOP_SCOPE,
+    ROLE_OPTION,
+)
 from .errors import Refusal
 from .minting import Grant
 
@@ -64,14 +72,16 @@ def identify(whoami: dict, scope: str = ISSUE_SCOPE, server_name: str = "") -> s
 
 
 def token_kind(whoami: dict) -> str:
-    """Which kind of token the hub's answer describes: LAPTOP when its only scope (besides identifying its owner) is
-    the laptop scope for its owner; else SERVER, whose own rule (:func:`identify`) then decides.
+    """Which kind of token the hub's answer describes: LAPTOP (or JOB) when its only scope (besides identifying its
+    owner) is the laptop (or job) scope for its owner; else SERVER, whose own rule (:func:`identify`) then decides.
 
     A token carrying the laptop scope and more is refused: a laptop's token is for that purpose only. (A personal
     token with its owner's permissions, the hub's default, also carries the server scope, and :func:`identify`
     refuses it as not a server's token.)"""
     name = whoami.get("name")
     scopes = set(whoami.get("scopes") or ()) - {f"{s}!user={name}" for s in IDENTIFY_SCOPES}
+    if whoami.get("kind") == "user" and scopes == {f"{JOB_SCOPE}!user={name}"}:
+        return JOB  # a scheduled run's own token (hub/jobs: its run must be open)
     laptop = f"{LAPTOP_SCOPE}!user={name}"
     if whoami.get("kind") != "user" or laptop not in scopes:
         return SERVER

@@ -8,10 +8,12 @@ Endpoints (under the service prefix, ``contract.SERVICE_PREFIX`` under the hub's
   parameter is ``server`` (the name of the token's own named server); any other is refused. A laptop token (made by
   the hub's page "Use AWS from your laptop": only the laptop scope, its note naming the access group, an expiry
   within ``CredentialBroker.laptop_token_max_days``) gets its owner's credentials for that group, with no server
-  running, in a session named ``<username>-laptop`` (``grants.token_kind`` tells the kinds apart). Statuses: 200,
-  400 (bad parameter), 401 (no token), 403 (not allowed, with the reason), 404 (no such endpoint), 405 (not GET),
-  502 (AWS refused: role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub
-  unreachable). Errors are JSON ``{"error": <code>, "message": <text>}``.
+  running, in a session named ``<username>-laptop``; a scheduled run's token (only the job scope, an open run's)
+  gets its owner's credentials for the job's group, in a session named ``<username>-job-<job id>``
+  (``grants.token_kind`` tells the kinds apart). Statuses: 200, 400 (bad parameter), 401 (no token), 403 (not
+  allowed, with the reason), 404 (no such endpoint), 405 (a method the endpoint does not answer), 502 (AWS refused:
+  role missing, trust policy, policy size), 503 (STS throttling or unreachable, hub unreachable). Errors are JSON
+  ``{"error": <code>, "message": <text>}``.
 - ``GET v1/check``: the same checks and the same minting (so the cache is warm), answering only which role and until
   when, never the secrets. The spawn hook calls it with the new server's token before the server starts.
 - ``GET metrics``: Prometheus metrics, for a token with JupyterHub's ``read:metrics`` scope (as the hub's own
@@ -39,7 +41,6 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 from authenticator.policy_file import AccessPolicyFile
 
 from ..jobs.pages import jobs_page_routes
-from ..jobs.scheduling import job_token_owner
 from . import errors
 from .access_page import access_page_routes, access_page_settings
 from .cache import CredentialCache, TTLCache
@@ -161,19 +162,21 @@ class Broker:
         self.jobs = jobs  # scheduled runs (hub.jobs.runs.JobRuns): the scheduler's API, job tokens, the jobs pages
 
     async def grant_for(self, token: str, server_name: str, client: str = "") -> tuple[str, Grant]:
-        """The kind of token (``grants.SERVER``, ``grants.LAPTOP``) and its grant."""
+        """The kind of token (``grants.SERVER``, ``grants.LAPTOP``, ``grants.JOB``) and its grant."""
         # Whether the token is still valid is asked of the hub on every request, never remembered: the hub revokes
         # a server's token when the server stops, and a person may revoke a token; from that moment it gets nothing.
         try:
             whoami = await self.hub.whoami(token, client)
         except Refusal as refusal:
-            # A scheduled run's token is deleted when the run ends: say so rather than "not valid".
+            # A scheduled run's token is deleted when its run ends: say so rather than "not valid".
             ended = self.jobs.refusal_for_ended_token(token) if self.jobs and refusal.status == 403 else None
             raise ended or refusal from None
         try:
             kind, resolve = self._resolver(whoami, token, server_name)
-            # What the owner may have (eligible roles, the server's role choice, the laptop token's group, the run's
-            # job) is remembered per token, briefly.
+            if kind == JOB:  # the job store is asked every time: pausing a job ends its credentials at once
+                return kind, await resolve()
+            # What the owner may have (eligible roles, the server's role choice, the laptop token's group) is
+            # remembered per token, briefly.
             return kind, await self.identity_cache.get((token_key(token), server_name), resolve)
         except Refusal as refusal:
             refusal.user = whoami.get("name")
@@ -181,11 +184,11 @@ class Broker:
 
     def _resolver(self, whoami: dict, token: str, server_name: str):
         """The kind of token, and how its grant is found: one branch per kind (``grants.token_kind``)."""
-        if self.jobs and job_token_owner(whoami):
-            return JOB, lambda: self.jobs.grant_for_token(whoami, token)
         kind = token_kind(whoami)
         if kind == LAPTOP:
             return kind, lambda: self._laptop_grant(whoami, server_name)
+        if kind == JOB and self.jobs is not None:
+            return kind, lambda: self.jobs.grant_for_token(whoami, token)
         name = identify(whoami, server_name=server_name)  # only a server's own token, checked on every request
         return kind, lambda: self._server_grant(name, server_name)
 
@@ -291,7 +294,7 @@ class BaseHandler(web.RequestHandler):
             refusal = Refusal(
                 405,
                 errors.METHOD_NOT_ALLOWED,
-                f"{self.request.method} is not answered here: the broker's endpoints answer GET.",
+                f"{self.request.method} is not answered here: this endpoint answers {answered_methods(type(self))}.",
             )
         if isinstance(refusal, Refusal):
             self.broker.metrics.refused.labels(refusal.reason).inc()
@@ -363,6 +366,14 @@ class NotFoundHandler(BaseHandler):
             "No such endpoint. The broker answers GET v1/credentials and v1/check (with a server's own token), "
             "metrics, health and access, under its prefix.",
         )
+
+
+def answered_methods(handler_class: type) -> str:
+    """The methods a handler class defines itself (tornado's base class refuses the others with 405)."""
+    own = [
+        m for m in ("GET", "POST") if getattr(handler_class, m.lower()) is not getattr(web.RequestHandler, m.lower())
+    ]
+    return " and ".join(own)
 
 
 def _log_request(handler: web.RequestHandler) -> None:

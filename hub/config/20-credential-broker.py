@@ -9,10 +9,9 @@
 #   c.AirflowApi.*, AIRFLOW_API_PASSWORD  how "Run now" reaches Airflow's API (hub/jobs/airflow_api.py); the
 #                          password is passed to the broker only
 # Notebook servers get the custom scope ISSUE_SCOPE on their own token: it lets the token's owner (and no one else)
-# obtain their own credentials from the broker. A scheduled run gets a token of its owner with JOB_SCOPE only. A
-# laptop token (the hub's page "Use AWS from your laptop",
+# obtain their own credentials from the broker. A laptop token (the hub's page "Use AWS from your laptop",
 # hub/laptop/) carries LAPTOP_SCOPE alone, for its owner: the broker serves it the owner's credentials for the access
-# group its note names.
+# group its note names. A scheduled run gets a token of its owner with JOB_SCOPE alone (hub/jobs/).
 import os
 import sys
 
@@ -24,6 +23,7 @@ from hub.broker.contract import (
     LAPTOP_SCOPE,
     RUN_JOBS_SCOPE,
     SCHEDULER_SERVICE_NAME,
+    SCHEDULER_TOKEN_ENV,
     SERVICE_NAME,
 )
 from hub.broker.settings import CredentialBroker, process_environment
@@ -60,8 +60,8 @@ c.JupyterHub.services.append(
 )
 # The notebook scheduler (Airflow) runs on its own; its token may only start due runs (the broker decides).
 _scheduler = {"name": SCHEDULER_SERVICE_NAME, "display": False}
-if os.environ.get("NOTEBOOK_SCHEDULER_TOKEN"):
-    _scheduler["api_token"] = os.environ["NOTEBOOK_SCHEDULER_TOKEN"]
+if os.environ.get(SCHEDULER_TOKEN_ENV):
+    _scheduler["api_token"] = os.environ[SCHEDULER_TOKEN_ENV]
 c.JupyterHub.services.append(_scheduler)
 
 c.JupyterHub.custom_scopes.update(
@@ -106,8 +106,9 @@ c.JupyterHub.load_roles.extend(
             "scopes": ["users:activity!user", "access:servers!server", f"{ISSUE_SCOPE}!server"],
         },
         # The broker reads who a person is, their eligible roles (auth_state), their servers' role choice, and a
-        # laptop token's note and expiry; it makes and deletes scheduled runs' tokens (JupyterHub 5.5 gives a token only
-        # scopes its owner holds: people's JOB_SCOPE!user above; the broker needs `tokens`, which includes read:tokens).
+        # laptop token's note and expiry; it makes and deletes scheduled runs' tokens (`tokens`, which includes
+        # read:tokens; JupyterHub 5.5 gives a token only scopes its owner holds: people's JOB_SCOPE!user above, so
+        # the broker needs no job scope itself).
         {
             "name": "aws-credential-broker",
             "description": "The AWS credential broker service",

@@ -24,7 +24,7 @@ from authenticator.policy_file import AccessPolicyFile
 from ..broker import errors
 from ..broker.contract import JOB_SCOPE
 from ..broker.errors import Refusal
-from ..broker.grants import decide_grant_for
+from ..broker.grants import JOB, decide_grant_for, token_kind
 from ..broker.minting import Grant
 from ..broker.service import HubClient, token_key
 from . import scheduling
@@ -191,7 +191,7 @@ class JobRuns:
                 if refusal.status == 403:
                     raise scheduling.owner_not_allowed(job.owner) from None
                 raise
-            if scheduling.job_token_owner(whoami) != job.owner or whoami.get("token_id") != token_id:
+            if token_kind(whoami) != JOB or whoami.get("name") != job.owner or whoami.get("token_id") != token_id:
                 raise RuntimeError(
                     f"the hub describes {job.owner}'s new run token {token_id} as another: {whoami.get('kind')} "
                     f"{whoami.get('name')}, token {whoami.get('token_id')}, scopes {whoami.get('scopes')}"
@@ -238,7 +238,7 @@ class JobRuns:
             raise scheduling.owner_not_allowed(job.owner)
         not_eligible = scheduling.not_eligible_text(job)
         if not eligible_roles(user_model.get("auth_state")):
-            raise Refusal(403, errors.ROLE_NOT_ELIGIBLE, not_eligible.format(roles="none"))
+            raise scheduling.no_roles(job)
         return decide_grant_for(
             user_model,
             self.policy_file.policy,
@@ -272,7 +272,7 @@ class JobRuns:
     # ---- a run's own token asking for credentials (the broker's GET v1/credentials)
 
     async def grant_for_token(self, whoami: dict, token: str) -> Grant:
-        """The grant for a job token (``scheduling.job_token_owner``): only while its run is open."""
+        """The grant for a job token (``grants.token_kind``): only while its run is open."""
         owner = whoami["name"]
         run = self.store.open_run_for_token(token_key(token))
         job = self.store.job(run.job_id) if run is not None else None

@@ -19,6 +19,7 @@ the hub whose token it is (a service named ``contract.SCHEDULER_SERVICE_NAME`` h
 
 import json
 
+from ..broker.contract import SCHEDULER_JOBS_PATH, SCHEDULER_RUNS_PATH, SCHEDULER_TOKEN_ENV
 from ..broker.errors import Refusal
 from ..broker.service import BaseHandler
 from . import scheduling
@@ -40,7 +41,7 @@ class SchedulerHandler(BaseHandler):
             raise Refusal(
                 403,
                 scheduling.NOT_THE_SCHEDULER,
-                "This is not a valid hub token: the scheduler sends its hub service token (NOTEBOOK_SCHEDULER_TOKEN).",
+                f"This is not a valid hub token: the scheduler sends its hub service token ({SCHEDULER_TOKEN_ENV}).",
             ) from None
         scheduling.scheduler_identity(whoami)
 
@@ -64,7 +65,7 @@ class SchedulerFinishHandler(SchedulerHandler):
 
 def scheduler_routes(prefix: str) -> list:
     return [
-        (rf"{prefix}v1/scheduler/jobs", SchedulerJobsHandler),
-        (rf"{prefix}v1/scheduler/runs", SchedulerRunsHandler),
-        (rf"{prefix}v1/scheduler/runs/([a-z0-9]{{{ID_LENGTH}}})/finish", SchedulerFinishHandler),
+        (rf"{prefix}{SCHEDULER_JOBS_PATH}", SchedulerJobsHandler),
+        (rf"{prefix}{SCHEDULER_RUNS_PATH}", SchedulerRunsHandler),
+        (rf"{prefix}{SCHEDULER_RUNS_PATH}/([a-z0-9]{{{ID_LENGTH}}})/finish", SchedulerFinishHandler),
     ]

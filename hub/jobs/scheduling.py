@@ -7,7 +7,8 @@ clock, to an answer or a :class:`Refusal` whose message says what is wrong (the 
   ``scheduler_api.py``).
 - :func:`not_due`: whether a scheduled start is due: a tick of the job's schedule, since the job exists, not in the
   future, not older than ``NotebookJobs.max_start_delay_seconds``.
-- :func:`job_token_owner`: whether a hub token is a job token (its only scope ``JOB_SCOPE!user=<owner>``).
+- :func:`job_token_refusal`: why a job token (``grants.token_kind``: its only scope ``JOB_SCOPE!user=<owner>``) gets
+  nothing.
 - :func:`start_answer`: what the scheduler gets for a started run.
 """
 
@@ -18,7 +19,8 @@ from datetime import UTC, datetime
 from authenticator.access_policy import Deployment
 from authenticator.safe_names import safe_name
 
-from ..broker.contract import JOB_SCOPE, RUN_JOBS_SCOPE, SCHEDULER_SERVICE_NAME
+from ..broker import errors
+from ..broker.contract import RUN_JOBS_SCOPE, SCHEDULER_SERVICE_NAME
 from ..broker.errors import Refusal
 from .store import FINAL_STATES, Job, Run
 from .validation import is_tick
@@ -211,6 +213,15 @@ def owner_not_allowed(owner: str) -> Refusal:
     )
 
 
+def no_roles(job: Job) -> Refusal:
+    return Refusal(
+        403,
+        errors.ROLE_NOT_ELIGIBLE,
+        f"{job.owner} is no longer in any Entra ID group that grants an AWS role, so no credentials were issued for "
+        f"the job {job.name!r}. They can ask to be added to one again.",
+    )
+
+
 def not_eligible_text(job: Job) -> str:
     """``decide_grant_for``'s refusal text for a job whose owner lost its role (``{roles}``: their roles now)."""
     return (
@@ -218,23 +229,6 @@ def not_eligible_text(job: Job) -> str:
         "(their roles now: {roles}): no credentials were issued. The owner can edit the job to use one of their "
         "roles."
     )
-
-
-def identify_scopes(name: str) -> set[str]:
-    """The scopes JupyterHub adds to every token of a person so that it can say whose it is (``/hub/api/user``).
-    ref: https://jupyterhub.readthedocs.io/en/5.5.0/rbac/scopes.html (jupyterhub.scopes.identify_scopes)"""
-    return {f"read:users:name!user={name}", f"read:users:groups!user={name}"}
-
-
-def job_token_owner(whoami: dict) -> str | None:
-    """The owner's name when the token is a job token: a person's token whose only scope (besides identifying its
-    owner) is ``JOB_SCOPE!user=<that person>``; a personal token with default scopes inherits it among others, and is
-    no job token. None for any other token."""
-    name = whoami.get("name")
-    scopes = set(whoami.get("scopes") or ()) - identify_scopes(name)
-    if whoami.get("kind") == "user" and scopes == {f"{JOB_SCOPE}!user={name}"}:
-        return name
-    return None
 
 
 def job_token_refusal(run: Run | None, job: Job | None, owner: str, max_run_seconds: int) -> Refusal:

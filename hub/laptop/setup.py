@@ -1,19 +1,20 @@
 """What the page "Use AWS from your laptop" tells a person to put on their laptop: pure builders, no I/O.
 
-The AWS CLI and SDKs run ``credential_process`` without a shell, so ``~`` and ``%USERPROFILE%`` are not expanded in it:
-the profile names the helper by its full path, from the home folder the person gives.
-ref: https://docs.aws.amazon.com/cli/v1/userguide/cli-configure-sourcing-external.html
+The AWS CLI and SDKs run ``credential_process`` without a shell: a path in it must be full (no ``~``, no ``$HOME`` or
+``%USERPROFILE%``), of the characters A-Z a-z 0-9 - _ . and space, in double quotes when it has a space (on every
+operating system). So the profile names the helper by its full path, from the home folder the person gives.
+ref: https://docs.aws.amazon.com/cli/v1/userguide/cli-configure-sourcing-external.html (Syntax)
 """
 
 import re
-import shlex
 from dataclasses import dataclass
 
 # Where on the laptop, under the person's home folder: beside the AWS CLI's own config, in a folder of its own.
 FOLDER = (".aws", "jupyterhub")
 HELPER_NAME = "aws_credential_process.py"
 _WINDOWS_HOME = re.compile(r"^[A-Za-z]:[\\/]")
-_MAX_HOME_LENGTH = 200
+# A full path (POSIX, or a Windows drive) of the characters the AWS CLI accepts in credential_process.
+_HOME = re.compile(r"^(/|[A-Za-z]:[\\/])[A-Za-z0-9 _.\-/\\]{0,200}$")
 
 
 class SetupError(ValueError):
@@ -27,11 +28,10 @@ def is_windows_home(home: str) -> bool:
 def checked_home(text: str) -> str:
     """The laptop's home folder as typed: a full path (``/Users/sam``, ``/home/sam``, ``C:\\Users\\sam``)."""
     home = (text or "").strip()
-    absolute = home.startswith("/") or is_windows_home(home)
-    if not absolute or len(home) > _MAX_HOME_LENGTH or any(c in home for c in "\"'`$%") or not home.isprintable():
+    if not _HOME.fullmatch(home):
         raise SetupError(
             "Give your laptop's home folder as a full path, for example /Users/sam (macOS), /home/sam (Linux) or "
-            "C:\\Users\\sam (Windows), without quotes."
+            "C:\\Users\\sam (Windows), of letters, digits, spaces and - _ . (what the AWS tools accept there)."
         )
     return home.rstrip("/\\") or "/"
 
@@ -55,7 +55,6 @@ def laptop_setup(*, home: str, profile_prefix: str, access_group: str, broker_ur
     profile = f"{profile_prefix}-{access_group}"
     helper_path = f"{folder}{separator}{HELPER_NAME}"
     token_path = f"{folder}{separator}{profile}.token"
-    quote = _windows_quote if windows else shlex.quote
     python = "python" if windows else "python3"  # the names python.org's installers put on the PATH
     helper = f"{python} {quote(helper_path)}"
     config_text = (
@@ -74,6 +73,7 @@ def laptop_setup(*, home: str, profile_prefix: str, access_group: str, broker_ur
     )
 
 
-def _windows_quote(text: str) -> str:
-    # Windows command lines (and botocore's splitting of them) group words with double quotes.
-    return f'"{text}"' if any(c.isspace() for c in text) else text
+def quote(text: str) -> str:
+    """Double quotes around a word with a space: how credential_process groups words on every operating system (and
+    how shells do, for the store command; the characters allowed in paths need no escaping)."""
+    return f'"{text}"' if " " in text else text

@@ -33,6 +33,7 @@ from scheduler.local_airflow import (
     AIRFLOW_VENV,
     AirflowSettings,
     airflow_environment,
+    api_server_up,
     migrate_command,
     prepare_home,
     scheduler_healthy,
@@ -253,11 +254,13 @@ class Stack:
         self.children.remove(migrate)
         if migrate.proc.returncode != 0:
             raise self.failure(migrate, "`airflow db migrate` failed")
-        servers = [
+        # The API server first: a task the scheduler starts before it answers cannot reach the execution API.
+        (api_name, api_command), *others = server_commands(settings).items()
+        api = self.start(api_name, api_command, airflow_env, f"{api_name}.log", cwd=settings.home)
+        self.wait_until(api, lambda: api_server_up(settings), 180, "its API answering")
+        for name, command in others:
             self.start(name, command, airflow_env, f"{name}.log", cwd=settings.home)
-            for name, command in server_commands(settings).items()
-        ]
-        self.wait_until(servers[0], lambda: scheduler_healthy(settings), 180, "a healthy scheduler")
+        self.wait_until(api, lambda: scheduler_healthy(settings), 180, "a healthy scheduler")
 
     def apply_terraform(self, policy, the: plan.Secrets, env: dict) -> int:
         s = self.settings

@@ -128,7 +128,7 @@ def test_unknown_paths_and_methods_answer_json_in_the_apis_shape(hub):
     assert refusal(posted) == (
         405,
         "method-not-allowed",
-        "POST is not answered here: the broker's endpoints answer GET.",
+        "POST is not answered here: this endpoint answers GET.",
     )
     log = hub.log()[log_before:]
     assert (

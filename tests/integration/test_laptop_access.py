@@ -221,7 +221,8 @@ def test_the_page_refuses_a_bad_lifetime_or_home_and_makes_no_token(hub, tmp_pat
     for days, home, message in [
         ("31", str(tmp_path), "Choose how many days the token lives: a whole number from 1 to 30."),
         ("7", "~", "Give your laptop's home folder as a full path, for example /Users/sam (macOS), /home/sam "
-         "(Linux) or C:\\Users\\sam (Windows), without quotes."),
+         "(Linux) or C:\\Users\\sam (Windows), of letters, digits, spaces and - _ . (what the AWS tools accept "
+         "there)."),
     ]:  # fmt: skip
         page = make_token(hub, browser, access_group="analysts", days=days, home=home)
         assert page.status_code == 400
@@ -307,6 +308,17 @@ def test_every_refusal_is_shown_by_the_aws_cli_in_words_and_nothing_is_issued(hu
     log = hub.log()
     for reason in ("laptop-access-off", "laptop-token-lifetime", "not-a-server-token", "not-purpose-only"):
         assert f"refused status=403 reason={reason} user=max " in log
+
+
+def test_a_servers_issue_is_audited_as_kind_server(hub):
+    hub.add_people({"stub-sid": person("analysts")})
+    hub.login("stub-sid")
+    assert hub.spawn("stub-sid")["ready"]
+    headers = {"Authorization": f"token {hub.server_token('stub-sid')}"}
+    assert requests.get(f"{hub.broker_url()}v1/credentials", headers=headers, timeout=30).status_code == 200
+    assert re.search(r"issued user=stub-sid oid=\S+ access_group=analysts role=\S+ session=stub-sid expires=\S+ "
+                     r"source=(sts|cache) kind=server", hub.log())  # fmt: skip
+    hub.stop_server("stub-sid")
 
 
 # ---- with Entra ID: no sign-in behind a laptop token, membership still followed ---------------------------------

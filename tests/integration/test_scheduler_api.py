@@ -12,8 +12,10 @@ import re
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
+import psutil
 import pytest
 import requests
 
@@ -271,7 +273,7 @@ def test_a_due_run_gets_job_credentials_until_it_finishes(jobs_hub):
     policy = json.loads(call["Policy"])  # the same session policy as the owner's servers: their own home
     assert f"arn:aws:s3:::{BUCKET}/home/jr-sam/*" in policy["Statement"][1]["Resource"]
     assert re.search(
-        rf"issued kind=job user=jr-sam oid=\S+ access_group=data-engineers role=\S+ session=jr-sam-job-{job.id} ",
+        rf"issued user=jr-sam oid=\S+ access_group=data-engineers role=\S+ session=jr-sam-job-{job.id} .* kind=job\n",
         hub.log(),
     )
     assert issued.json()["SecretAccessKey"] not in hub.log()
@@ -495,6 +497,21 @@ def test_pausing_or_deleting_a_job_ends_its_runs_credentials_at_once(jobs_hub):
         assert hub.store.run(started["run_id"]).state == FAILED
 
 
+def test_closing_a_run_deletes_no_other_token_that_took_its_id(jobs_hub):
+    """The hub reuses a deleted token's id: a run whose token expired and was purged while the run stayed open (the
+    scheduler died) must not delete the owner's token that got the same id."""
+    hub = jobs_hub
+    new_person(hub, "jw-ida", "analysts")
+    job = new_job(hub, "jw-ida")
+    mine = hub.api_request("POST", "/users/jw-ida/tokens", json={"note": "my notebook client"}).json()
+    run = hub.store.claim_tick(job.id, "r1", this_minute())
+    hub.store.started(run.id, token_id=mine["id"], token_hash="gone", notebook_version=None, parameters={})
+    job_runs(hub, "pause", job, by="jw-ida")
+    assert hub.store.run(run.id).state == FAILED
+    tokens = hub.api_request("GET", "/users/jw-ida/tokens").json()["api_tokens"]
+    assert [t["note"] for t in tokens if t["id"] == mine["id"]] == ["my notebook client"]
+
+
 def test_a_job_token_of_no_run_gets_nothing(jobs_hub):
     """A person may make a token with only the job scope (they hold it); it is no run's token."""
     hub = jobs_hub
@@ -536,16 +553,62 @@ def test_an_owner_removed_from_the_group_gets_no_run(jobs_entra_hub, entra_emula
     assert credentials(started.json()["broker_url"], started.json()["token"]).status_code == 200
     scheduler(hub, "POST", f"runs/{started.json()['run_id']}/finish", json={"state": "success"})
 
-    # Out of every access group: the hub no longer lets sam in, and no run starts.
+    # Out of every access group: no run starts.
     emulator.set_groups("sam@contoso.example", [SALES])
     time.sleep(1.1)
     issued_before_removal = issued_total(hub)
     message = (
-        "The hub no longer lets sam in (their Entra ID groups grant no access any more, or could not be checked): "
-        "the run was not started and no credentials were issued."
+        "sam is no longer in any Entra ID group that grants an AWS role, so no credentials were issued for the job "
+        "'Later job'. They can ask to be added to one again."
     )
     assert refused(start_run(hub, later_job.id, this_minute()), 403) == message
     assert hub.store.runs(later_job.id)[0].reason == message
     assert run_tokens(hub, "sam") == []
     assert hub.sts.assume_role_calls(f"sam-job-{later_job.id}") == []
     assert issued_total(hub) == issued_before_removal == before + 1
+
+
+def test_an_owner_without_an_entra_session_still_gets_runs_while_in_the_group(jobs_entra_hub, entra_emulator_reset):
+    """Weeks without signing in: the owner's Entra refresh token is refused, yet each run start re-reads their groups
+    from Graph (the hub's application token) and decides; out of every access group, the run is refused."""
+    hub, emulator = jobs_entra_hub, entra_emulator_reset
+    emulator.set_modes(token_lifetime_seconds=2)  # every membership check finds ana's Entra tokens expired
+    sign_in_through_entra(hub, emulator, "ana@contoso.example")
+    first, second = new_job(hub, "ana", name="First"), new_job(hub, "ana", name="Second")
+    emulator.revoke_sessions("ana@contoso.example")
+    time.sleep(2.5)  # her Entra tokens have expired, and cannot be refreshed any more
+    graph_before = emulator.stats()
+
+    started = start_run(hub, first.id, this_minute())
+    assert started.status_code == 200, started.text
+    answer = credentials(started.json()["broker_url"], started.json()["token"])
+    assert answer.status_code == 200, answer.text
+    assert caller_arn(hub.moto, answer.json()) == (
+        f"arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/ana-job-{first.id}"
+    )
+    assert emulator.stats()["grants"].get("refresh_token", 0) == graph_before["grants"].get("refresh_token", 0)  # none
+
+    emulator.set_groups("ana@contoso.example", [SALES])
+    time.sleep(1.1)
+    assert refused(start_run(hub, second.id, this_minute()), 403) == (
+        "ana is no longer in any Entra ID group that grants an AWS role, so no credentials were issued for the job "
+        "'Second'. They can ask to be added to one again."
+    )
+    assert [t["note"] for t in run_tokens(hub, "ana")] == [f"aws-job:{started.json()['run_id']}"]
+
+
+def test_the_scheduler_token_stays_in_the_hub(jobs_hub):
+    """The hub reads it to register the service; neither the proxy nor the broker gets it."""
+    hub = jobs_hub
+
+    def environment(process) -> dict:
+        raw = Path(f"/proc/{process.pid}/environ").read_bytes().decode(errors="replace")
+        return dict(item.split("=", 1) for item in raw.split("\0") if "=" in item)
+
+    children = psutil.Process(hub.proc.pid).children(recursive=True)
+    proxy = [p for p in children if any("configurable-http-proxy" in part for part in p.cmdline())]
+    broker = [p for p in children if "hub.broker" in p.cmdline()]
+    assert len(proxy) == 1 and len(broker) == 1
+    assert environment(psutil.Process(hub.proc.pid))["NOTEBOOK_SCHEDULER_TOKEN"] == hub.scheduler_token
+    for process in (*proxy, *broker):
+        assert hub.scheduler_token not in environment(process).values()

@@ -9,7 +9,7 @@ import sys
 import pytest
 from jupyterhub.app import JupyterHub
 
-from hub.broker.contract import DEFAULT_PORT, ISSUE_SCOPE, SERVICE_NAME, SERVICE_PREFIX
+from hub.broker.contract import DEFAULT_PORT, ISSUE_SCOPE, LAPTOP_SCOPE, SERVICE_NAME, SERVICE_PREFIX
 from hub.kubernetes_secrets import create_env_secret, move_secret_env
 from tests.kubernetes.chart import CHART_SECRETS, ETC, REPO
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, ENTRA_CLIENT_SECRET, IRSA_ENV, SITE_ARGS
@@ -80,7 +80,7 @@ def test_hub_admins_hold_the_hub_admin_role_and_no_one_jupyterhubs_admin_role(hu
 
 
 def test_the_broker_is_a_hub_managed_service_with_the_irsa_identity_and_no_hub_secrets(hub_app, hub_pod):
-    assert sorted(services(hub_app)) == [SERVICE_NAME, "jupyterhub-idle-culler"]
+    assert sorted(services(hub_app)) == [SERVICE_NAME, "jupyterhub-idle-culler", "notebook-scheduler"]
     broker = services(hub_app)[SERVICE_NAME]
     # The proxy routes the broker's page to this URL: the hub Service's broker port (the broker listens on 0.0.0.0).
     assert broker["url"] == f"http://hub:{DEFAULT_PORT}"
@@ -104,9 +104,18 @@ def test_servers_tokens_carry_the_broker_scope_for_their_owner_only(hub_app):
         "read:users",
         "read:servers",
         "admin:auth_state",
-        "read:tokens",  # a laptop token's note and expiry
+        "tokens",  # a laptop token's note and expiry (read:tokens), scheduled runs' tokens
     ]
     assert roles(hub_app)["jupyterhub-idle-culler"]["services"] == ["jupyterhub-idle-culler"]
+
+
+def test_people_may_make_laptop_tokens_on_the_hubs_own_page(hub_app):
+    assert LAPTOP_SCOPE in hub_app.custom_scopes
+    assert f"{LAPTOP_SCOPE}!user" in roles(hub_app)["user"]["scopes"]  # for themselves only
+    assert [handler[0] for handler in hub_app.extra_handlers] == [
+        "/aws-laptop",
+        r"/aws-laptop/aws_credential_process\.py",
+    ]
 
 
 def test_user_servers_are_brokered_kubespawner_pods_with_the_secret_hooks(hub_app):

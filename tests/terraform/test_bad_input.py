@@ -102,6 +102,8 @@ VALID_CASES = {
     "home-prefix-in-another-bucket": lambda d: group(d, 0)["s3"].append(
         {"bucket": "team-data", "prefix": "home/", "access": "read"}
     ),
+    # a key only the hub reads: Terraform passes over it
+    "laptop-access": lambda d: [group(d, 0).update(laptop_access=True), group(d, 1).update(laptop_access=False)],
 }
 
 

@@ -202,3 +202,12 @@ def test_an_admin_viewing_someone_else():
     assert "s3://demo-jupyter-notebooks/home/sam/ read-write their own notebooks" in html
     assert "Data Engineers in use by sam's server" in html
     assert "See another person's access (hub admins):" in html
+
+
+def test_ones_own_page_leads_to_the_laptop_page_and_an_admins_view_of_someone_else_does_not():
+    own = render_access_page(
+        {**access_view(model(), POLICY, cached, NOW, viewer="sam"), "viewer_is_admin": False}, LINKS
+    )
+    assert '<a href="/hub/aws-laptop">Use AWS from your laptop</a>' in own
+    other = access_view(model(), POLICY, cached, NOW, viewer="alex")
+    assert "aws-laptop" not in render_access_page({**other, "viewer_is_admin": True}, LINKS)

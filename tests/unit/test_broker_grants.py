@@ -172,3 +172,12 @@ def test_a_grant_for_an_access_group_rechecks_eligibility_and_narrows_as_for_a_s
     with pytest.raises(Refusal) as refused:
         decide_grant_for(SAM, POLICY, "platform-admins", not_eligible="no: {roles}")
     assert (refused.value.reason, refused.value.message) == ("role-not-eligible", "no: Analysts, Data Engineers")
+
+
+def test_a_refused_method_is_told_the_methods_its_endpoint_answers():
+    from hub.broker.service import CredentialsHandler, answered_methods
+    from hub.jobs.scheduler_api import SchedulerFinishHandler, SchedulerJobsHandler
+
+    assert answered_methods(CredentialsHandler) == "GET"
+    assert answered_methods(SchedulerJobsHandler) == "GET"
+    assert answered_methods(SchedulerFinishHandler) == "POST"

@@ -478,5 +478,10 @@ def test_airflow_starts_when_make_demo_starts_it_after_the_hub_and_its_broker_ar
         "setup": {"condition": "service_completed_successfully"},  # AIRFLOW_HOME in the volume
         "hub": {"condition": "service_healthy"},
     }
-    for name in AIRFLOW_SERVERS:
-        assert SERVICES[name]["depends_on"] == {"airflow-migrate": {"condition": "service_completed_successfully"}}
+    api, *others = AIRFLOW_SERVERS
+    assert SERVICES[api]["depends_on"] == {"airflow-migrate": {"condition": "service_completed_successfully"}}
+    # The scheduler only once the API server answers: a task started earlier cannot reach the execution API.
+    health = SERVICES[api]["healthcheck"]["test"][-1]
+    assert "http://127.0.0.1:8280/api/v2/monitor/health" in health
+    for name in others:
+        assert SERVICES[name]["depends_on"] == {api: {"condition": "service_healthy"}}

@@ -88,6 +88,7 @@ def test_the_scheduler_is_a_service_that_may_only_run_jobs(tmp_path, monkeypatch
     scopes = hub.config.JupyterHub.custom_scopes.get_value({})
     assert set(scopes) == {
         "custom:aws-credentials:issue",
+        "custom:aws-credentials:laptop",
         "custom:aws-credentials:job",
         "custom:aws-credentials:run-jobs",
     }

@@ -51,11 +51,11 @@ def test_the_profile_and_commands_for_windows_quote_a_home_with_a_space():
     assert setup.config_file == "C:\\Users\\Sam Lee\\.aws\\config"
 
 
-def test_a_posix_home_with_a_space_is_quoted_for_the_aws_clis_splitting():
+def test_a_posix_home_with_a_space_is_in_double_quotes_as_the_aws_cli_asks_on_every_system():
     setup = laptop_setup(home="/home/sam lee", profile_prefix="h", access_group="a", broker_url=BROKER, region="r")
     assert setup.store_command == (
-        "python3 '/home/sam lee/.aws/jupyterhub/aws_credential_process.py' store-token "
-        "--token-file '/home/sam lee/.aws/jupyterhub/h-a.token'"
+        'python3 "/home/sam lee/.aws/jupyterhub/aws_credential_process.py" store-token '
+        '--token-file "/home/sam lee/.aws/jupyterhub/h-a.token"'
     )
 
 
@@ -67,13 +67,15 @@ def test_a_home_folder_is_a_full_path(typed, home):
     assert checked_home(typed) == home
 
 
-@pytest.mark.parametrize("typed", ["", "~", "~/", "Users/sam", "$HOME", "%USERPROFILE%", '"/Users/sam"', "/a\nb"])
+@pytest.mark.parametrize(
+    "typed", ["", "~", "~/", "Users/sam", "$HOME", "%USERPROFILE%", '"/Users/sam"', "/a\nb", "/Users/josé", "/" * 202]
+)
 def test_anything_else_is_refused_saying_what_to_give(typed):
     with pytest.raises(SetupError) as refused:
         checked_home(typed)
     assert str(refused.value) == (
         "Give your laptop's home folder as a full path, for example /Users/sam (macOS), /home/sam (Linux) or "
-        "C:\\Users\\sam (Windows), without quotes."
+        "C:\\Users\\sam (Windows), of letters, digits, spaces and - _ . (what the AWS tools accept there)."
     )
 
 

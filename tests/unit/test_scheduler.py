@@ -262,3 +262,36 @@ def test_the_scheduler_does_not_start_the_task_log_server():
         "airflow-scheduler": [settings.airflow, "scheduler", "--skip-serve-logs"],
         "airflow-dag-processor": [settings.airflow, "dag-processor"],
     }
+
+
+class RecordingAccess:
+    """The broker client's two run calls, answered from memory (the HTTP side is the integration tests')."""
+
+    def __init__(self, answer: dict):
+        self.answer, self.finished = answer, []
+
+    def start_run(self, job_id, airflow_run_id, logical_date, request_id):
+        return self.answer
+
+    def finish_run(self, run_id, state, reason, notebook_version):
+        self.finished.append((run_id, state, reason, notebook_version))
+
+
+def test_a_run_airflow_stops_still_ends_at_the_broker(monkeypatch):
+    def stopped(*args):
+        raise KeyboardInterrupt  # what Airflow's task timeout or a stop from the UI looks like inside the task
+
+    monkeypatch.setattr(run_notebook, "execute", stopped)
+    access = RecordingAccess({**ANSWER, "notebook_version": "v3"})
+    with pytest.raises(KeyboardInterrupt):
+        run_notebook.run("abcdefghij", "manual__1", None, "req", access=access)
+    assert access.finished == [("r1", "failed", run_notebook.STOPPED, "v3")]
+
+
+def test_a_started_run_with_an_unusable_answer_is_finished_at_once():
+    access = RecordingAccess({**ANSWER, "bucket": ""})
+    with pytest.raises(RunFailed) as refused:
+        run_notebook.run("abcdefghij", "manual__1", None, "req", access=access)
+    reason = "the credential broker's answer to the run start is incomplete; tell your administrator"
+    assert refused.value.reason == reason
+    assert access.finished == [("r1", "failed", reason, None)]
