@@ -1,9 +1,9 @@
 """``python -m hub.broker``: run the credential broker (JupyterHub starts it as a hub-managed service).
 
-Its settings are the hub config's ``CredentialBroker``, ``NotebookJobs`` and ``AccessPolicyFile`` sections, handed
-over by ``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and its own
-token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS identity is the
-AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
+Its settings are the hub config's ``CredentialBroker``, ``NotebookJobs``, ``AirflowApi`` and ``AccessPolicyFile``
+sections, handed over by ``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API
+is and its own token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS
+identity is the AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
 """
 
 import asyncio
@@ -12,11 +12,13 @@ import os
 import sys
 
 from jupyterhub.services.auth import HubAuth
+from tornado.ioloop import PeriodicCallback
 from traitlets import TraitError
 
 from authenticator.access_policy import AccessPolicyError
 from authenticator.policy_file import AccessPolicyFile
 
+from ..jobs.airflow_api import AirflowApi, resend_queued
 from ..jobs.runs import JobRuns
 from ..jobs.settings import NotebookJobs
 from ..jobs.store import JobStore
@@ -65,6 +67,7 @@ def runs_on_role_credentials(client) -> bool:
 async def serve(
     settings: CredentialBroker,
     jobs_settings: NotebookJobs,
+    airflow_api: AirflowApi,
     policy_file: AccessPolicyFile,
     hub_auth: HubAuth,
     minter_class: type[Minter],
@@ -88,8 +91,11 @@ async def serve(
         settings.laptop_token_max_days,
         jobs=JobRuns(JobStore(jobs_settings.db_path), hub, policy_file, jobs_settings),
     )
-    app = make_app(broker, hub_auth.base_url)
+    airflow = airflow_api.client()
+    app = make_app(broker, hub_auth.base_url, airflow)
     app.listen(settings.port, settings.ip, xheaders=True)
+    if airflow is not None:  # run requests Airflow could not be asked for are asked for again
+        PeriodicCallback(lambda: resend_queued(broker.jobs.store, airflow), airflow_api.resend_seconds * 1000).start()
     log.info(
         "AWS credential broker listening on %s:%s%s, reached as %s (region %s, sessions capped at one hour: %s)",
         settings.ip,
@@ -110,6 +116,7 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         config = load_process_config(os.environ.get(CONFIG_VARIABLE, ""))
         settings = CredentialBroker(config=config)
         jobs_settings = NotebookJobs(config=config)
+        airflow_api = AirflowApi(config=config)
         if not jobs_settings.db_path:
             raise TraitError("NotebookJobs.db_path is not set: start the broker from the hub config, which sets it")
         policy_file = AccessPolicyFile(config=config, log=log)
@@ -121,7 +128,9 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, jobs_settings, policy_file, hub_auth, minter_class, credential_cache_class))
+        asyncio.run(
+            serve(settings, jobs_settings, airflow_api, policy_file, hub_auth, minter_class, credential_cache_class)
+        )
     except KeyboardInterrupt:
         pass
     return 0
