@@ -49,6 +49,7 @@ def _classes():
     from authenticator.policy_file import AccessPolicyFile
     from hub.admin_role import HubAdmins
     from hub.broker.settings import CredentialBroker
+    from hub.jobs.airflow_api import AirflowApi
     from hub.jobs.settings import NotebookJobs
     from hub.revocation.store import RevocationStore
     from hub.spawn import BrokeredAWSMixin
@@ -60,6 +61,7 @@ def _classes():
         BrokeredAWSMixin,
         CredentialBroker,
         NotebookJobs,
+        AirflowApi,
         RevocationStore,
     ]
 
@@ -139,9 +141,10 @@ def render() -> str:
         "the Helm values under `hub.config.<Class>.<setting>` (the chart applies `hub.config` before it runs the",
         "project's `hub/config/*.py`). The local stack (`make demo`) and the integration tests set theirs in",
         "`hub/local_stack/single_machine.py`. Environment variables carry secrets only: `OAUTH_CLIENT_SECRET` (the app",
-        "registration's client secret), `JUPYTERHUB_CRYPT_KEY` (encrypts auth_state), and the AWS SDK's own variables",
-        "for the broker's identity (on Kubernetes IRSA sets them). The broker is a separate process: the hub passes it",
-        "its `CredentialBroker`, `NotebookJobs`, `AccessPolicyFile` and `RevocationStore` settings",
+        "registration's client secret), `JUPYTERHUB_CRYPT_KEY` (encrypts auth_state), `AIRFLOW_API_PASSWORD` (the",
+        "hub's Airflow account, for \"Run now\"), and the AWS SDK's own variables for the broker's identity (on",
+        "Kubernetes IRSA sets them). The broker is a separate process: the hub passes it its `CredentialBroker`,",
+        "`NotebookJobs`, `AirflowApi`, `AccessPolicyFile` and `RevocationStore` settings",
         "(`hub/config/20-credential-broker.py`).",
         "",
     ]

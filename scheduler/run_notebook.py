@@ -8,7 +8,9 @@
 3. Download the exact notebook version (pinned for "run again exactly", else the current one, whose VersionId is
    recorded), with credentials from that helper.
 4. Run papermill in a fresh process whose environment holds only what it needs (no Airflow variable, no scheduler
-   token, no credentials of Airflow's), with the parameters injected.
+   token, no credentials of Airflow's), with the parameters injected; with ``NOTEBOOK_RUN_AS_USER`` set, as that OS
+   user, in a private folder of its own (:mod:`scheduler.run_as`), so the notebook cannot read this process's memory
+   or environment either.
 5. Upload the executed notebook and ``run.log`` to the run's output prefix, each in one request (complete files only),
    also when the notebook raised.
 6. Tell the broker how it ended (``.../finish``), with the reason in words; the broker deletes the run token.
@@ -30,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from . import run_as
 from .broker_client import BrokerRefused, BrokerUnreachable, SchedulerAccess
 
 log = logging.getLogger(__name__)
@@ -237,27 +240,45 @@ def download_notebook(s3, grant: RunGrant, target: Path) -> str | None:
     return None if version in (None, "null") else version
 
 
-def upload_outputs(s3, grant: RunGrant, workdir: Path) -> None:
-    """Each file in one PutObject: a reader sees the whole file or none of it. A notebook that is not complete JSON
-    (papermill killed while writing) is not uploaded."""
-    output = workdir / OUTPUT_NOTEBOOK
-    files = [(workdir / RUN_LOG, "text/plain; charset=utf-8")]
+def upload_outputs(s3, grant: RunGrant, executed: bytes | None, run_log: Path) -> None:
+    """Each file in one PutObject: a reader sees the whole file or none of it. An executed notebook that is not
+    complete JSON (papermill killed while writing) is not uploaded."""
+    files = [(RUN_LOG, run_log.read_bytes(), "text/plain; charset=utf-8")]
     try:
-        json.loads(output.read_bytes())
-        files.insert(0, (output, "application/x-ipynb+json"))
-    except (OSError, ValueError):
+        json.loads(executed or b"")
+        files.insert(0, (OUTPUT_NOTEBOOK, executed, "application/x-ipynb+json"))
+    except ValueError:
         pass
-    for path, content_type in files:
-        s3.put_object(
-            Bucket=grant.bucket, Key=grant.output_prefix + path.name, Body=path.read_bytes(), ContentType=content_type
-        )
+    for name, body, content_type in files:
+        s3.put_object(Bucket=grant.bucket, Key=grant.output_prefix + name, Body=body, ContentType=content_type)
+
+
+def notebook_user(base_env, python: str) -> run_as.NotebookUser | None:
+    """The OS user papermill and the kernel run as (``NOTEBOOK_RUN_AS_USER``, read here only); None: the task's own."""
+    setting = base_env.get(run_as.RUN_AS_USER_ENV, "").strip()
+    if not setting:
+        return None
+    try:
+        return run_as.check_switch(setting, python, HELPER_PATH)
+    except run_as.CannotRunAs as e:
+        raise RunFailed(e.reason) from None
 
 
 def execute(grant: RunGrant, workdir: Path, python: str, base_env) -> tuple[str, str | None, str | None]:
-    """Steps 2 to 5; returns (state, reason, notebook version)."""
-    home = workdir / "home"
+    """Steps 2 to 5; returns (state, reason, notebook version).
+
+    ``workdir`` is the task's (run.log); the notebook's own folder inside it (0700) holds its home, AWS config, input,
+    parameters and output. With a notebook user, that folder is the user's and ``workdir`` only lets it pass (0711)."""
+    version = grant.notebook_version
+    try:
+        user = notebook_user(base_env, python)  # first: a refusal writes nothing and asks for no credentials
+    except RunFailed as e:
+        return "failed", e.reason, version
+    folder = workdir / "notebook"
+    home = folder / "home"
+    folder.mkdir(mode=0o700)
     home.mkdir(mode=0o700)
-    config_file = workdir / "aws-config"
+    config_file = folder / "aws-config"
     command = helper_command(python)
     write_private(config_file, aws_config_text(command, grant.region))
     env = notebook_environment(
@@ -267,36 +288,42 @@ def execute(grant: RunGrant, workdir: Path, python: str, base_env) -> tuple[str,
         path=base_env.get("PATH", os.defpath),
         lang=base_env.get("LANG", "C.UTF-8"),
     )
-    version = grant.notebook_version
     try:
         s3 = s3_client(grant, helper_credentials(command, env))
-        notebook = workdir / "input.ipynb"
+        notebook = folder / "input.ipynb"
         version = download_notebook(s3, grant, notebook) or version
-        parameters_file = workdir / "parameters.json"  # JSON is YAML, which papermill reads
+        parameters_file = folder / "parameters.json"  # JSON is YAML, which papermill reads
         write_private(parameters_file, json.dumps(grant.parameters))
+        if user:
+            run_as.hand_over([folder, home, config_file, notebook, parameters_file], user)
+            workdir.chmod(0o711)
         run_log = workdir / RUN_LOG
-        with open(run_log, "w") as out:
+        # The task's file (0600): the notebook's processes only get a descriptor to it.
+        with os.fdopen(os.open(run_log, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             out.write(f"Notebook {grant.notebook_location}, version {version}, run {grant.run_id}\n")
             out.write(f"Parameters: {json.dumps(grant.parameters, sort_keys=True)}\n")
             out.flush()
-            output = workdir / OUTPUT_NOTEBOOK
+            output = folder / OUTPUT_NOTEBOOK
             returncode = subprocess.run(
                 papermill_command(python, notebook, output, parameters_file, home),
                 env=env,
+                cwd=home,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 check=False,
+                **(user.process_identity() if user else {}),
             ).returncode
+        executed = run_as.read_users_file(output, user.uid if user else os.geteuid())
         reason = None
         if returncode != 0:
             try:
-                reason = notebook_failure(json.loads(output.read_bytes()))
-            except (OSError, ValueError):
+                reason = notebook_failure(json.loads(executed or b""))
+            except ValueError:
                 pass
             reason = reason or log_failure(run_log.read_text(errors="replace"))
         # Fresh credentials for the upload: a long run may have outlived the first ones.
-        upload_outputs(s3_client(grant, helper_credentials(command, env)), grant, workdir)
+        upload_outputs(s3_client(grant, helper_credentials(command, env)), grant, executed, run_log)
     except RunFailed as e:
         return "failed", e.reason, version
     except Exception as e:  # the owner gets a reason in words, the admin the details in the task log

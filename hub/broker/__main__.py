@@ -1,9 +1,9 @@
 """``python -m hub.broker``: run the credential broker (JupyterHub starts it as a hub-managed service).
 
-Its settings are the hub config's ``CredentialBroker``, ``NotebookJobs`` and ``AccessPolicyFile`` sections, handed
-over by ``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API is and its own
-token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS identity is the
-AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
+Its settings are the hub config's ``CredentialBroker``, ``NotebookJobs``, ``AirflowApi`` and ``AccessPolicyFile``
+sections, handed over by ``hub/config/20-credential-broker.py`` (see :mod:`hub.broker.settings`); where the hub's API
+is and its own token are JupyterHub's ``JUPYTERHUB_*`` variables, read by JupyterHub's :class:`HubAuth`; its AWS
+identity is the AWS SDK's own (``AWS_*`` variables, web identity, instance profile).
 """
 
 import asyncio
@@ -13,6 +13,7 @@ import sqlite3
 import sys
 
 from jupyterhub.services.auth import HubAuth
+from tornado.ioloop import PeriodicCallback
 from traitlets import TraitError
 
 from authenticator.access_policy import AccessPolicyError
@@ -21,6 +22,7 @@ from hub.revocation.iam import RevocationPolicy, revocation_policy_arn
 from hub.revocation.revoker import Revoker
 from hub.revocation.store import RevocationStore
 
+from ..jobs.airflow_api import AirflowApi, resend_queued
 from ..jobs.runs import JobRuns
 from ..jobs.settings import NotebookJobs
 from ..jobs.store import JobStore
@@ -82,6 +84,7 @@ def runs_on_role_credentials(client) -> bool:
 async def serve(
     settings: CredentialBroker,
     jobs_settings: NotebookJobs,
+    airflow_api: AirflowApi,
     policy_file: AccessPolicyFile,
     store: RevocationStore,
     hub_auth: HubAuth,
@@ -117,8 +120,11 @@ async def serve(
         jobs=jobs,
         revoker=revoker,
     )
-    app = make_app(broker, hub_auth.base_url)
+    airflow = airflow_api.client()
+    app = make_app(broker, hub_auth.base_url, airflow)
     app.listen(settings.port, settings.ip, xheaders=True)
+    if airflow is not None:  # run requests Airflow could not be asked for are asked for again
+        PeriodicCallback(lambda: resend_queued(broker.jobs.store, airflow), airflow_api.resend_seconds * 1000).start()
     log.info(
         "AWS credential broker listening on %s:%s%s, reached as %s (region %s, sessions capped at one hour: %s)",
         settings.ip,
@@ -139,6 +145,7 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         config = load_process_config(os.environ.get(CONFIG_VARIABLE, ""))
         settings = CredentialBroker(config=config)
         jobs_settings = NotebookJobs(config=config)
+        airflow_api = AirflowApi(config=config)
         if not jobs_settings.db_path:
             raise TraitError("NotebookJobs.db_path is not set: start the broker from the hub config, which sets it")
         policy_file = AccessPolicyFile(config=config, log=log)
@@ -152,7 +159,11 @@ def main(minter_class: type[Minter] = Minter, credential_cache_class: type[Crede
         print(f"The AWS credential broker cannot start: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(serve(settings, jobs_settings, policy_file, store, hub_auth, minter_class, credential_cache_class))
+        asyncio.run(
+            serve(
+                settings, jobs_settings, airflow_api, policy_file, store, hub_auth, minter_class, credential_cache_class
+            )
+        )
     except KeyboardInterrupt:
         pass
     return 0

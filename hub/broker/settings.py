@@ -2,10 +2,10 @@
 
 ``hub/config/20-credential-broker.py`` reads them from the hub config ``c`` (Helm: ``hub.config.CredentialBroker``),
 so a bad value stops the hub at start-up, and hands the broker process the config sections it reads
-(``CredentialBroker``, ``NotebookJobs``, ``AccessPolicyFile`` and ``RevocationStore``) as JSON in one variable,
-:data:`CONFIG_VARIABLE`. The broker process (``python -m hub.broker``) builds the same objects from it. Its other
-environment is JupyterHub's own ``JUPYTERHUB_*`` variables and the AWS SDK's standard ``AWS_*`` variables of the
-broker's own identity.
+(``CredentialBroker``, ``NotebookJobs``, ``AirflowApi``, ``AccessPolicyFile`` and ``RevocationStore``) as JSON in
+one variable, :data:`CONFIG_VARIABLE`. The broker process (``python -m hub.broker``) builds the same objects from it.
+Its other environment is JupyterHub's own ``JUPYTERHUB_*`` variables, the AWS SDK's standard ``AWS_*`` variables of
+the broker's own identity, and the password of the hub's Airflow account (``hub.jobs.airflow_api.PASSWORD_VARIABLE``).
 
 =========================  ===============================================================================
 ``ip``, ``port``           where the broker listens (127.0.0.1 and ``contract.DEFAULT_PORT``; 0.0.0.0 on Kubernetes)
@@ -29,16 +29,27 @@ from urllib.parse import urlparse
 from traitlets import Float, Integer, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable
 
+from ..jobs.airflow_api import PASSWORD_VARIABLE as AIRFLOW_PASSWORD_VARIABLE
 from .contract import DEFAULT_PORT
 
 # The one variable through which the hub config reaches the broker process.
 CONFIG_VARIABLE = "CREDENTIAL_BROKER_CONFIG"
 # The config sections the broker process reads.
-CONFIG_SECTIONS = ("CredentialBroker", "NotebookJobs", "AccessPolicyFile", "RevocationStore")
+CONFIG_SECTIONS = ("CredentialBroker", "NotebookJobs", "AirflowApi", "AccessPolicyFile", "RevocationStore")
 # What else the broker process gets from the hub's environment (JupyterHub adds its own JUPYTERHUB_* variables):
-# the AWS SDK's standard variables of the broker's own identity, and what Python and TLS need.
+# the AWS SDK's standard variables of the broker's own identity, what Python and TLS need, and the password of the
+# hub's Airflow account ("Run now" on the scheduled-runs page).
 PASSED_PREFIXES = ("AWS_",)
-PASSED_NAMES = ("PATH", "HOME", "LANG", "PYTHONPATH", "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE")
+PASSED_NAMES = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "PYTHONPATH",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "REQUESTS_CA_BUNDLE",
+    AIRFLOW_PASSWORD_VARIABLE,
+)
 
 
 def _at_least(trait: str, value: float, minimum: float, fix: str) -> float:

@@ -8,6 +8,8 @@
 #   AWS_*                  the broker's own AWS identity and region: passed to the broker only, never to servers
 #   c.NotebookJobs.*       scheduled runs (hub/jobs/settings.py): the job store, run limits; filled in here where unset
 #   NOTEBOOK_SCHEDULER_TOKEN  the notebook scheduler's (Airflow's) hub token, when it runs (hub/jobs/scheduler_api.py)
+#   c.AirflowApi.*, AIRFLOW_API_PASSWORD  how "Run now" reaches Airflow's API (hub/jobs/airflow_api.py); the
+#                          password is passed to the broker only
 # Notebook servers get the custom scope ISSUE_SCOPE on their own token: it lets the token's owner (and no one else)
 # obtain their own credentials from the broker. A laptop token (the hub's page "Use AWS from your laptop",
 # hub/laptop/) carries LAPTOP_SCOPE alone, for its owner: the broker serves it the owner's credentials for the access
@@ -27,6 +29,7 @@ from hub.broker.contract import (
     SERVICE_NAME,
 )
 from hub.broker.settings import CredentialBroker, process_environment
+from hub.jobs.airflow_api import AirflowApi
 from hub.jobs.settings import NotebookJobs, default_db_path
 from hub.revocation.store import RevocationStore, path_beside_hub_database
 from hub.spawn import BrokeredAWSMixin
@@ -46,6 +49,8 @@ if "broker_url" not in c.NotebookJobs:
 if "aws_endpoint_url" not in c.NotebookJobs:
     c.NotebookJobs.aws_endpoint_url = _servers.aws_endpoint_url
 NotebookJobs(config=c)  # a bad value stops the hub here
+# "Run now" on the scheduled-runs page asks Airflow's API (hub/jobs/airflow_api.py); a bad value stops the hub here.
+AirflowApi(config=c)
 
 c.JupyterHub.services.append(
     {

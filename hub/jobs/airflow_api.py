@@ -7,7 +7,8 @@ broker for it with that request id (consumed once): what Airflow is told here gr
 - :func:`trigger_body` and :func:`dag_run_id` (pure) build the request. The DAG run id is derived from the request id,
   so asking twice for the same request (a retry after a timeout) cannot start two runs: Airflow answers 409.
 - :class:`AirflowClient` makes the calls: a JWT from ``POST /auth/token`` (username and password; kept until Airflow
-  refuses it, then asked for once more), then ``POST /api/v2/dags/{dag_id}/dagRuns``.
+  refuses it: 401 when it expired, 403 when Airflow no longer accepts it; then asked for once more), then
+  ``POST /api/v2/dags/{dag_id}/dagRuns``.
 - :class:`AirflowUnavailable` says, in words for the person on the page, why Airflow could not be asked; the request
   stays queued in the store, and :func:`resend_queued` (every ``AirflowApi.resend_seconds``) asks again.
 - :class:`AirflowApi`: where Airflow's API is and which account the hub uses (``c.AirflowApi.<trait>``); the
@@ -36,7 +37,7 @@ log = logging.getLogger("aws_broker.jobs")
 
 # Prefix of the DAG run ids this page asks for (Airflow's own are "scheduled__…" and "manual__…").
 RUN_ID_PREFIX = "requested__"
-# The environment variable holding the password of the hub's Airflow account (the broker process gets it).
+# The environment variable holding the password of the hub's Airflow account (passed to the broker only).
 PASSWORD_VARIABLE = "AIRFLOW_API_PASSWORD"  # noqa: S105 - a variable's name, not a secret
 
 
@@ -49,8 +50,8 @@ class AirflowApi(Configurable):
         help=f"""
         Airflow's API server as the credential broker reaches it, without a path (for example
         http://airflow-api-server:8080). Empty (default): "Run now" and "Run again exactly" record the request and
-        say that no Airflow is set up. The hub signs in as `username` with the password in the {PASSWORD_VARIABLE}
-        environment variable, which the hub passes to the broker only.
+        say that no Airflow is set up. The hub signs in as `username` with the password in the
+        {PASSWORD_VARIABLE} environment variable, which the hub passes to the broker only.
         """,
     )
 
@@ -80,11 +81,11 @@ class AirflowApi(Configurable):
     )
 
     resend_seconds = Float(
-        60,
+        30,
         config=True,
         help="""
         How often, in seconds, the broker asks Airflow again for run requests that are still waiting (Airflow was
-        unreachable when they were made). Default 60. Asking twice never starts two runs.
+        unreachable, or did not know the job yet, when they were made). Default 30. Asking twice never starts two runs.
         """,
     )
 
@@ -120,10 +121,11 @@ def trigger_body(request_id: str, note: str) -> dict:
 
 
 class AirflowUnavailable(Exception):
-    """Airflow could not be asked to start the run. ``message`` is for the person; the log has the detail."""
+    """Airflow could not be asked to start the run. ``message`` is for the person; the log has the detail.
+    ``job_unknown``: Airflow answered, but has no DAG for this job (yet); other jobs' requests may still go through."""
 
-    def __init__(self, message: str):
-        self.message = message
+    def __init__(self, message: str, job_unknown: bool = False):
+        self.message, self.job_unknown = message, job_unknown
         super().__init__(message)
 
 
@@ -177,14 +179,17 @@ class AirflowClient:
         had it); raises :class:`AirflowUnavailable` otherwise."""
         path = f"/api/v2/dags/{quote(dag_id(job_id), safe='')}/dagRuns"
         body = trigger_body(request_id, note)
-        for attempt in (1, 2):
-            if self._token is None:
+        while True:
+            fresh = self._token is None
+            if fresh:
                 self._token = await self._new_token()
             try:
                 await self._post(path, body, self._token)
                 return
             except HTTPClientError as e:
-                if e.code == 401 and attempt == 1:  # the JWT expired: ask for a new one, once
+                if e.code in (401, 403) and not fresh:
+                    # A kept JWT that expired (401) or that Airflow no longer accepts (403: restarted with another
+                    # secret): ask for a new one, once.
                     self._token = None
                     continue
                 if e.code == 409:  # this request's DAG run exists already (an earlier attempt reached Airflow)
@@ -193,7 +198,8 @@ class AirflowClient:
                     log.warning("Airflow has no DAG %s yet", dag_id(job_id))
                     raise AirflowUnavailable(
                         "Airflow has not loaded this job yet (new and changed jobs reach it within a minute or two). "
-                        f"{STILL_QUEUED}"
+                        f"{STILL_QUEUED}",
+                        job_unknown=True,
                     ) from None
                 if e.code in (401, 403):
                     log.error("Airflow refused to trigger %s for the hub's account (%s)", dag_id(job_id), e.code)
@@ -203,7 +209,6 @@ class AirflowClient:
                 raise self._unreachable(e) from None
             except OSError as e:
                 raise self._unreachable(e) from None
-        raise AssertionError("unreachable")
 
     def _unreachable(self, error) -> AirflowUnavailable:
         log.error("Airflow's API unavailable at %s: %s", self.api_url, getattr(error, "code", None) or error)
@@ -222,7 +227,9 @@ async def resend_queued(store: JobStore, airflow: AirflowClient) -> int:
                 continue
             try:
                 await airflow.trigger(job.id, run.request_id, f"Run now by {run.requested_by} (sent again)")
-            except AirflowUnavailable:
-                return sent  # the reason is in the log; the next round tries again
+            except AirflowUnavailable as e:
+                if e.job_unknown:
+                    break  # this job's DAG is not there yet: the other jobs' requests may go through
+                return sent  # Airflow cannot be asked (the log says why): the next round tries again
             sent += 1
     return sent

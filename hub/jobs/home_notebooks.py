@@ -46,6 +46,12 @@ class Home:
         return f"s3://{self.bucket}/{self.prefix}{path}"
 
 
+def home_of(policy, username: str) -> Home:
+    """The person's home in the notebook bucket (the access policy's ``home_prefix`` and their safe name)."""
+    location = policy.deployment.home_location(safe_name(username))
+    return Home(location.bucket, location.prefix)
+
+
 def listed_notebooks(keys: list[str], prefix: str) -> list[str]:
     """The paths (relative to the home) of the notebooks among ``keys``, sorted, outputs and checkpoints left out."""
     paths = (key[len(prefix) :] for key in keys if key.startswith(prefix))
@@ -64,8 +70,7 @@ class HomeNotebooks:
     def __init__(self, broker, user_model: dict, access_group: str):
         self.broker, self.user_model, self.access_group = broker, user_model, access_group
         policy = broker.policy_file.policy
-        location = policy.deployment.home_location(safe_name(user_model["name"]))
-        self.home = Home(location.bucket, location.prefix)
+        self.home = home_of(policy, user_model["name"])
         self.region = policy.deployment.aws_region
 
     async def _credentials(self) -> Credentials:

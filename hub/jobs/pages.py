@@ -38,7 +38,7 @@ from ..broker.contract import JOBS_PAGE_PATH
 from ..broker.errors import Refusal
 from . import validation
 from .airflow_api import AirflowUnavailable
-from .home_notebooks import HomeNotebooks, NotebookCheckFailed
+from .home_notebooks import HomeNotebooks, NotebookCheckFailed, home_of
 from .store import FAILED, FINAL_STATES, QUEUED, RUNNING, SUCCESS, Job, NameTaken, Run
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -384,10 +384,9 @@ class JobFormHandler(JobsPageHandler):
         job = None if job_id is None else self.job(job_id, model["name"], admin, owner_only_action=True)
         values = form_values({name: self.get_body_argument(name, "") for name in form_values({})})
         eligible = eligible_roles(model.get("auth_state"))
-        home = HomeNotebooks(self.broker, model, values["access_group"] or _first_group(eligible))
         try:
-            fields = validated_job(values, eligible, home.home.prefix)
-            home = HomeNotebooks(self.broker, model, fields["access_group"])
+            fields = validated_job(values, eligible, home_of(self.broker.policy_file.policy, model["name"]).prefix)
+            home = HomeNotebooks(self.broker, model, fields["access_group"])  # the check uses the job's own role
             if not await home.exists(fields["notebook_key"]):
                 raise validation.Invalid(
                     "notebook",
@@ -424,7 +423,7 @@ class JobFormHandler(JobsPageHandler):
             "title": "Schedule a notebook" if job is None else f"Edit {job.name}",
             "action": f"{self.jobs_url}/new" if job is None else f"{self.jobs_url}/{job.id}/edit",
             "back_url": self.jobs_url if job is None else f"{self.jobs_url}/{job.id}",
-            "values": values,
+            "fields": values,
             "error": error,
             "roles": [
                 {"access_group": role["access_group"], "display_name": role.get("display_name") or role["access_group"]}

@@ -143,6 +143,9 @@ class JobRuns:
             if run is None:
                 raise self._refused(job, request, scheduling.no_such_request(job, request.request_id))
         else:
+            earlier = scheduling.before_creation(job, request.logical_date)
+            if earlier:
+                raise Refusal(409, scheduling.RUN_NOT_DUE, earlier)  # no run of this job: not recorded
             reason = scheduling.not_due(job, request.logical_date, self.clock(), self.settings.max_start_delay_seconds)
             if reason:
                 raise self._refused(job, request, Refusal(409, scheduling.RUN_NOT_DUE, reason))

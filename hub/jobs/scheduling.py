@@ -162,7 +162,15 @@ def not_due(job: Job, logical_date: datetime | None, now: datetime, max_delay_se
             f"The tick {tick} is {int(age)} seconds old; a run starts at most {max_delay_seconds} seconds after its "
             "tick (NotebookJobs.max_start_delay_seconds): this one is skipped, the next tick runs."
         )
-    if logical_date < job.created_at.replace(second=0, microsecond=0):
+    return None
+
+
+def before_creation(job: Job, logical_date: datetime | None) -> str | None:
+    """Why a tick is no run of ``job`` at all: it came before the job existed. Airflow starts the latest past tick of
+    a new DAG at once (its cron timetable with catchup off), so a new job is asked for one such tick; it is refused
+    without being recorded, so that a new job's page shows no failed run it never had."""
+    if logical_date is not None and logical_date < job.created_at.replace(second=0, microsecond=0):
+        tick = utc_text(logical_date)
         return f"The tick {tick} is before the job was created ({utc_text(job.created_at)}): only later ticks run."
     return None
 

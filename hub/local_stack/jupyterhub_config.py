@@ -65,7 +65,6 @@ configure_brokering(
     policy_file=Path(_setting("LOCAL_STACK_POLICY_FILE")),
     broker_port=int(_setting("LOCAL_STACK_BROKER_PORT", str(DEFAULT_PORT))),
     aws_endpoint_url=_setting("LOCAL_STACK_MOTO_URL"),
+    airflow_url=os.environ.get("LOCAL_STACK_AIRFLOW_URL", ""),
 )
-if os.environ.get("LOCAL_STACK_AIRFLOW_URL"):
-    c.AirflowApi.url = os.environ["LOCAL_STACK_AIRFLOW_URL"]
 load_hub_config_files(c, Path(_setting("LOCAL_STACK_HUB_CONFIG_DIR")))

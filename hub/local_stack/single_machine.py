@@ -87,9 +87,13 @@ def configure_entra(
     c.EntraIDOAuthenticator.username_strip_domains = strip_domains
 
 
-def configure_brokering(c: Config, *, state: Path, policy_file: Path, broker_port: int, aws_endpoint_url: str) -> None:
-    """The access policy, the credential broker on this machine, and brokered local servers."""
+def configure_brokering(
+    c: Config, *, state: Path, policy_file: Path, broker_port: int, aws_endpoint_url: str, airflow_url: str = ""
+) -> None:
+    """The access policy, the credential broker on this machine, brokered local servers, and where "Run now" asks
+    Airflow (none: the scheduled-runs page says so)."""
     c.AccessPolicyFile.path = str(policy_file)
+    c.AirflowApi.url = airflow_url
     c.CredentialBroker.port = broker_port
     c.JupyterHub.spawner_class = LOCAL_SPAWNER
     c.BrokeredAWSMixin.aws_endpoint_url = aws_endpoint_url

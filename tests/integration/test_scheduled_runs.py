@@ -5,7 +5,11 @@ the real broker side is tested with the hub).
 
 import hashlib
 import json
+import os
+import pwd
 import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -13,9 +17,11 @@ import nbformat
 import pytest
 import requests
 
+from hub.broker.contract import SCHEDULER_BROKER_URL_ENV, SCHEDULER_TOKEN_ENV
 from scheduler.local_airflow import AIRFLOW_VENV, AirflowSettings, LocalAirflow
+from scheduler.run_as import RUN_AS_USER_ENV
 from tests.fixtures.scheduler_broker import ACCOUNT, SchedulerBrokerStandIn, StandInJob
-from tests.fixtures.servers import free_port, local_aws_client
+from tests.fixtures.servers import REPO, free_port, local_aws_client
 from tests.fixtures.tools import missing_tool
 
 pytestmark = pytest.mark.integration
@@ -309,3 +315,189 @@ def test_the_scheduler_runs_a_due_job_on_its_schedule_with_nobody_signed_in(airf
     # The paused job's DAG has no schedule: nothing asked to start it.
     assert broker.runs_of(paused.id) == []
     assert [r for r in broker.refused_starts if r["job_id"] == paused.id] == []
+
+
+# ---- the notebook as another OS user than the task (NOTEBOOK_RUN_AS_USER, scheduler/run_as.py) ---------------------
+
+NOTEBOOK_USER = "nobody"  # an unprivileged user every Linux has
+NOTEBOOK_PACKAGES = ("papermill", "ipykernel", "boto3")
+# Run by the kernel: who it runs as, and what it can read of the task's secrets: the environment of each of its
+# ancestor processes (the task holds the scheduler's token there, as in a job pod), a root-only token file as the
+# Kubernetes Secret volume would mount it, and the task's working folder.
+SEPARATION_CELL = """
+import json, os
+def attempt(read):
+    try:
+        return read()
+    except OSError as e:
+        return type(e).__name__
+def environ(pid):
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        names = [entry.split(b"=", 1)[0] for entry in f.read().split(b"\\0")]
+    return "holds the scheduler's token" if b"NOTEBOOK_SCHEDULER_TOKEN" in names else "read"
+def status(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.split(":\\t", 1) for line in f.read().splitlines() if ":\\t" in line)
+ancestors, pid = [], int(status(os.getpid())["PPid"])
+while pid > 1 and len(ancestors) < 6:
+    ancestors.append({"pid": pid, "uid": int(status(pid)["Uid"].split()[0]), "environ": attempt(lambda: environ(pid))})
+    pid = int(status(pid)["PPid"])
+folder = os.path.dirname(os.environ["HOME"])
+print(json.dumps({
+    "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "groups": os.getgroups(),
+    "capabilities": status("self")["CapEff"].strip(),
+    "ancestors": ancestors,
+    "pid_1_environ": attempt(lambda: environ(1)),
+    "token_file": attempt(lambda: open(token_file).read() and "read"),
+    "home": os.environ["HOME"],
+    "folder_owner": os.stat(folder).st_uid, "folder_mode": oct(os.stat(folder).st_mode & 0o777),
+    "task_folder_listing": attempt(lambda: os.listdir(os.path.dirname(folder)) and "listed"),
+}))
+"""
+
+
+def runs_python_3_11(user: str, python: str) -> bool:
+    check = [python, "-c", "import sys; sys.exit(sys.version_info < (3, 11))"]
+    try:
+        return subprocess.run(check, user=user, cwd="/", capture_output=True, timeout=30, check=False).returncode == 0
+    except OSError:  # not there, or not to be run by that user
+        return False
+
+
+@pytest.fixture(scope="module")
+def notebook_python(tmp_path_factory):
+    """A Python with papermill, ipykernel and boto3 (at the Airflow lock's versions) that the notebook user can run.
+    The Airflow virtualenv's own may not do: here it links to pyenv's Python under /root (0700), which no other user
+    can start; in the Airflow image the virtualenv is /opt/airflow-venv, readable by all."""
+    if os.geteuid() != 0:
+        missing_tool("root (these tests run a notebook as another OS user)", "run the tests as root, as CI does")
+    bases = [os.path.realpath(sys.executable), "/usr/bin/python3", "/usr/local/bin/python3"]
+    usable = [base for base in dict.fromkeys(bases) if runs_python_3_11(NOTEBOOK_USER, base)]
+    if not usable:
+        missing_tool(f"a Python 3.11 that the user {NOTEBOOK_USER} can run", "install python3 (e.g. apt-get)")
+    folder = Path(tempfile.mkdtemp(prefix="notebook-python-"))  # in /tmp, not pytest's root-only folder
+    folder.chmod(0o755)
+    uv = Path(sys.executable).parent / "uv"
+    venv = folder / "venv"
+    subprocess.run([uv, "venv", "--quiet", "--python", usable[0], venv], check=True, timeout=120)
+    constraints = REPO / "requirements" / "airflow.txt"
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", venv / "bin" / "python", "-c", constraints, *NOTEBOOK_PACKAGES],
+        check=True,
+        timeout=600,
+    )
+    yield str(venv / "bin" / "python")
+    subprocess.run(["rm", "-rf", str(folder)], check=False)
+
+
+@pytest.fixture
+def token_file():
+    """The scheduler's token as a Secret volume mounts it (root, 0400), in a folder everyone may pass through."""
+    folder = Path(tempfile.mkdtemp(prefix="scheduler-secret-"))
+    folder.chmod(0o755)
+    path = folder / "token"
+    path.write_text("a-scheduler-token")
+    path.chmod(0o400)
+    yield path
+    path.unlink()
+    folder.rmdir()
+
+
+def run_as_the_task(broker, job, python: str, run_as_user: str | None) -> subprocess.CompletedProcess:
+    """One run as Airflow's task does it (scheduler.run_notebook.run), in a process of its own whose environment
+    holds the scheduler's token, as a job pod's task process does."""
+    program = (
+        "import sys; from scheduler.run_notebook import run\n"
+        "r = run(sys.argv[1], 'manual__separation', None, sys.argv[2], python=sys.argv[3])\n"
+        "print('PID', __import__('os').getpid(), r.state, r.reason)"
+    )
+    env = {"PATH": os.environ["PATH"], SCHEDULER_TOKEN_ENV: broker.service_token, SCHEDULER_BROKER_URL_ENV: broker.url}
+    if run_as_user:
+        env[RUN_AS_USER_ENV] = run_as_user
+    return subprocess.run(
+        [sys.executable, "-c", program, job.id, broker.ask_for_run(job.id), python],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=DAGS_TEST_TIMEOUT,
+        check=False,
+    )
+
+
+def separated_run(broker, aws, job, python, token_file, run_as_user):
+    _, s3 = aws
+    put_notebook(s3, job.notebook_key, notebook_bytes("v1", [SEPARATION_CELL]))
+    job.parameters = {"token_file": str(token_file)}
+    result = run_as_the_task(broker, job, python, run_as_user)
+    task_pid = int(result.stdout.split("PID ", 1)[1].split()[0]) if "PID " in result.stdout else None
+    run = only_run(broker, job)
+    assert (run.state, run.reason) == ("success", None), result.stdout[-3000:] + result.stderr[-3000:]
+    prefix = f"home/sam/runs/{job.id}/{run.run_id}/"
+    stored = outputs(s3, job)
+    assert sorted(stored) == [prefix + "output.ipynb", prefix + "run.log"]
+    executed = json.loads(stored[prefix + "output.ipynb"])
+    assert [c["execution_count"] for c in executed["cells"] if c["cell_type"] == "code"] == list(range(1, 8))
+    assert stored[prefix + "run.log"].decode().startswith(f"Notebook s3://{BUCKET}/{job.notebook_key}, version ")
+    seen = printed(executed)
+    [task] = [a for a in seen["ancestors"] if a["pid"] == task_pid]
+    return seen, task
+
+
+def test_the_notebook_runs_as_another_user_that_cannot_read_the_tasks_secrets(
+    broker, aws, job, notebook_python, token_file
+):
+    seen, task = separated_run(broker, aws, job, notebook_python, token_file, NOTEBOOK_USER)
+
+    user = pwd.getpwnam(NOTEBOOK_USER)
+    assert (seen["uid"], seen["euid"], seen["gid"], seen["groups"]) == (user.pw_uid, user.pw_uid, user.pw_gid, [])
+    assert seen["capabilities"] == "0000000000000000"
+    # As that user, the SDK still got the job's credentials through the helper and the private config.
+    assert seen["arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/{ROLE}/sam-job-{job.id}"
+    # The task (root, the scheduler's token in its environment) is closed to the notebook, and so is pid 1.
+    assert task == {"pid": task["pid"], "uid": 0, "environ": "PermissionError"}
+    assert seen["pid_1_environ"] == "PermissionError"
+    assert seen["token_file"] == "PermissionError"
+    # Its folder is its own and private; the task's folder around it only lets it pass.
+    assert (seen["folder_owner"], seen["folder_mode"]) == (user.pw_uid, "0o700")
+    assert seen["task_folder_listing"] == "PermissionError"
+    # The executed notebook and the log arrived complete (above); the task removed the run's folders.
+    assert not Path(seen["home"]).parent.parent.exists()
+
+
+def test_without_a_notebook_user_the_notebook_could_read_the_tasks_token(broker, aws, job, notebook_python, token_file):
+    """What the separation prevents (and the local stack still allows: README, "What the demo does not isolate"), and
+    the proof that the checks above can fail."""
+    seen, task = separated_run(broker, aws, job, notebook_python, token_file, None)
+
+    assert seen["uid"] == os.geteuid()
+    assert task["environ"] == "holds the scheduler's token"
+    assert seen["token_file"] == "read"
+
+
+def test_a_task_that_cannot_switch_users_is_refused_with_the_reason(notebook_python):
+    """The check a task makes before a run, made by a process without the capabilities (running as nobody)."""
+    program = (
+        "import sys\nfrom scheduler import run_as\n"
+        "try:\n    run_as.check_switch('daemon', sys.executable, run_as.Path(sys.argv[1]))\n"
+        "except run_as.CannotRunAs as e:\n    print(e.reason)"
+    )
+    helper = REPO / "hub" / "aws_credential_process.py"
+    result = subprocess.run(
+        [notebook_python, "-c", program, str(helper)],
+        user=NOTEBOOK_USER,
+        extra_groups=[],
+        env={},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    uid = pwd.getpwnam(NOTEBOOK_USER).pw_uid
+    assert result.stdout.strip() == (
+        f'the notebook cannot run as "daemon" (NOTEBOOK_RUN_AS_USER): the task (uid {uid}) lacks the capabilities '
+        "CHOWN, DAC_OVERRIDE, SETGID, SETUID needed to switch users; tell your administrator (the job pod's "
+        "container runs as root with CHOWN, DAC_OVERRIDE, SETGID, SETUID)"
+    )

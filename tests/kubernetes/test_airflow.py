@@ -19,6 +19,7 @@ from authenticator.airflow_ui import ACCESS_POLICY_FILE, CLIENT_SECRET_FILE
 from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
 from hub.kubernetes_secrets import is_secret_env_name
 from hub.spawn import FORBIDDEN_VARIABLES
+from scheduler.run_as import RUN_AS_USER_ENV, SWITCH_CAPABILITIES
 from tests.kubernetes.chart import REPO, hub_network_policy
 from tests.kubernetes.test_checkov import failures, run_checkov, skip_annotations
 from tests.kubernetes.test_images import hashed_pins, instructions, pins
@@ -156,7 +157,7 @@ def test_the_job_pod_reaches_the_broker_where_user_servers_do(job_pod):
     assert env_of(base(job_pod))["NOTEBOOK_SCHEDULER_BROKER_URL"] == servers_broker
 
 
-def test_the_job_pod_has_no_kubernetes_token_and_runs_unprivileged(job_pod):
+def test_the_job_pod_has_no_kubernetes_token_and_the_notebook_runs_as_jovyan_apart_from_the_task(job_pod):
     spec = job_pod["spec"]
     assert spec["automountServiceAccountToken"] is False
     assert "serviceAccountName" not in spec
@@ -169,13 +170,21 @@ def test_the_job_pod_has_no_kubernetes_token_and_runs_unprivileged(job_pod):
         "fsGroup": 100,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    # The task holds the scheduler's token; it runs as root with exactly what the switch to the notebook's user needs
+    # (scheduler/run_as.py) and can gain nothing more; the notebook runs as jovyan with no capability.
     assert base(job_pod)["securityContext"] == {
-        "runAsNonRoot": True,
+        "runAsUser": 0,
+        "runAsGroup": 0,
+        "runAsNonRoot": False,
         "allowPrivilegeEscalation": False,
         "readOnlyRootFilesystem": True,
-        "capabilities": {"drop": ["ALL"]},
+        "capabilities": {"drop": ["ALL"], "add": sorted(SWITCH_CAPABILITIES)},
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+    assert env_of(base(job_pod))[RUN_AS_USER_ENV] == "jovyan"
+    user_image = (REPO / "hub" / "images" / "user" / "Dockerfile").read_text()
+    useradd = re.search(r"useradd --uid (\d+) --gid (\d+) .* (\S+)$", user_image, re.MULTILINE)
+    assert useradd.groups() == ("1000", "100", "jovyan"), "the user image's notebook user, as in user pods"
     assert not any("hostPath" in volume for volume in spec["volumes"])
 
 
@@ -316,7 +325,12 @@ JOB_POD_SKIPS = {
     "CKV_K8S_20": f"allowPrivilegeEscalation not false: {INIT}; the base container sets it false",
     "CKV_K8S_22": f"writable root file system: {INIT} (iptables takes a lock under /run); the base container's is "
     "read-only",
-    "CKV_K8S_25": f"adds NET_ADMIN: {INIT}; the base container drops ALL",
+    "CKV_K8S_23": "root containers: the init container (iptables), and the task's (base): it holds the scheduler's "
+    "token, so the notebook must run as another uid, and only root may switch to one. It keeps CHOWN, DAC_OVERRIDE, "
+    "SETGID, SETUID, no privilege escalation; the notebook runs as jovyan (1000) with no capability "
+    "(scheduler/run_as.py)",
+    "CKV_K8S_25": f"adds capabilities: NET_ADMIN to {INIT}; CHOWN, DAC_OVERRIDE, SETGID, SETUID to the task's "
+    "container, after dropping ALL: what starting the notebook as jovyan takes (scheduler/run_as.py)",
     "CKV_K8S_28": f"NET_RAW not dropped: {INIT}; the base container drops ALL",
     "CKV_K8S_37": f"capabilities not dropped: {INIT}; the base container drops ALL",
     "CKV_K8S_40": "uid 1000 (jovyan, the user image's owner of home, as in user pods): with no host mounts, no "

@@ -89,11 +89,17 @@ def test_the_executor_keeps_what_the_template_promises(executor_pod):
     assert spec["automountServiceAccountToken"] is False and "serviceAccountName" not in spec
     assert [c["name"] for c in spec["initContainers"]] == ["block-cloud-metadata"]
     assert base(executor_pod)["securityContext"]["readOnlyRootFilesystem"] is True
+    # The task may switch to the notebook's user and nothing more (helm/README.md, G).
+    assert base(executor_pod)["securityContext"]["capabilities"] == {
+        "drop": ["ALL"],
+        "add": ["CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"],
+    }
     env = {e["name"]: e.get("value", e.get("valueFrom")) for e in base(executor_pod)["env"]}
     assert env == {
         "NOTEBOOK_SCHEDULER_TOKEN": {"secretKeyRef": {"name": "notebook-scheduler", "key": "token"}},
         "NOTEBOOK_SCHEDULER_BROKER_URL": "http://hub:8181/services/aws-credentials/",
         "AWS_EC2_METADATA_DISABLED": "true",
+        "NOTEBOOK_RUN_AS_USER": "jovyan",
         "AIRFLOW_IS_K8S_EXECUTOR_POD": "True",  # the executor's own
     }
 

@@ -9,6 +9,7 @@ from authenticator.access_policy import load_access_policy
 from hub.broker.errors import Refusal
 from hub.broker.grants import token_kind
 from hub.jobs.scheduling import (
+    before_creation,
     job_token_refusal,
     not_due,
     parse_finish,
@@ -185,11 +186,6 @@ def test_finish_requests():
             "The tick 2026-11-29T07:00:00Z is in the future: a run starts at its tick, not before.",
         ),
         (
-            datetime(2026, 11, 29, 6, 0, tzinfo=UTC),
-            TICK,
-            "The tick 2026-11-29T06:00:00Z is before the job was created (2026-11-29T06:10:30Z): only later ticks run.",
-        ),
-        (
             None,
             TICK,
             "This start names neither a tick of the job's schedule nor a Run now request: a scheduled run gives its "
@@ -199,6 +195,22 @@ def test_finish_requests():
 )
 def test_due_runs(tick, now, reason):
     assert not_due(JOB, tick, now, 3600) == reason
+
+
+@pytest.mark.parametrize(
+    ("tick", "reason"),
+    [
+        (datetime(2026, 11, 29, 6, 15, tzinfo=UTC), None),  # the first tick after creation
+        (datetime(2026, 11, 29, 6, 10, tzinfo=UTC), None),  # the minute it was created in
+        (None, None),  # a Run now request names no tick
+        (
+            datetime(2026, 11, 28, 6, 0, tzinfo=UTC),  # yesterday's: what Airflow asks a new daily DAG for at once
+            "The tick 2026-11-28T06:00:00Z is before the job was created (2026-11-29T06:10:30Z): only later ticks run.",
+        ),
+    ],
+)
+def test_ticks_before_the_job_existed_are_no_runs_of_it(tick, reason):
+    assert before_creation(JOB, tick) == reason
 
 
 # ---- what a run gets -----------------------------------------------------------------------------------------------

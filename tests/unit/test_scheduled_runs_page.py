@@ -1,20 +1,26 @@
 """The "Scheduled runs" page's pure parts: schedules in words and back in the form, what a job and a run show (and
 to whom), the Airflow trigger request, the notebooks offered in the form, and the HTML."""
 
+import json
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
 from html import unescape
 
 import pytest
+from traitlets.config import Config
 
 from authenticator.access_policy import load_access_policy
 from hub.broker.access_page import page_links, render_access_page
+from hub.broker.settings import CONFIG_VARIABLE, process_environment
 from hub.jobs import validation
 from hub.jobs.airflow_api import AirflowApi, dag_id, trigger_body
 from hub.jobs.home_notebooks import listed_notebooks
 from hub.jobs.pages import (
     NOTICES,
+    SCHEDULE_KINDS,
+    WEEKDAY_CHOICES,
+    job_values,
     job_view,
     lab_tree_url,
     render,
@@ -262,3 +268,37 @@ def test_the_navigation_marks_the_page_shown():
     jobs = render("jobs.html", LINKS, xsrf="", view={"own_jobs": [], "viewer_is_admin": False, "notice": None})
     assert '<a class="nav-link active" aria-current="page" href="/services/aws-credentials/jobs">' in jobs
     assert "You have no scheduled notebooks yet." in words(jobs)
+
+
+def test_the_airflow_password_reaches_the_broker_process_and_nothing_else_of_airflows():
+    environ = {"AIRFLOW_API_PASSWORD": "the-password", "AIRFLOW__CORE__FERNET_KEY": "not-for-the-broker"}
+    passed = process_environment(environ, Config())
+    assert passed["AIRFLOW_API_PASSWORD"] == "the-password"
+    assert "AIRFLOW__CORE__FERNET_KEY" not in passed
+    config = Config({"AirflowApi": {"url": "http://airflow:8080"}})
+    assert json.loads(process_environment({}, config)[CONFIG_VARIABLE]) == {
+        "AirflowApi": {"url": "http://airflow:8080"}
+    }
+
+
+def test_the_edit_form_holds_the_stored_job():
+    form = {
+        "creating": False,
+        "title": "Edit Daily sales",
+        "action": "/j/a1b2c3d4e5/edit",
+        "back_url": "/j/a1b2c3d4e5",
+        "fields": job_values(replace(JOB, schedule="0 7 * * 1")),
+        "error": None,
+        "roles": [ENGINEER, ANALYST],
+        "notebooks": ["reports/daily.ipynb"],
+        "schedule_kinds": SCHEDULE_KINDS,
+        "weekdays": WEEKDAY_CHOICES,
+    }
+    html = render("job_form.html", LINKS, xsrf="", form=form)
+    assert 'name="name" value="Daily sales"' in html
+    assert 'name="notebook" value="reports/daily.ipynb"' in html
+    assert '<option value="weekly" selected>Every week</option>' in html
+    assert '<option value="monday" selected>Monday</option>' in html
+    assert 'name="time" value="07:00"' in html
+    assert '<option value="data-engineers" selected>Data Engineers</option>' in html
+    assert '>{\n "days": 7\n}</textarea>' in unescape(html)

@@ -1,13 +1,15 @@
 """The Airflow side's pure parts: the job list and its cache, the run's environment and commands, failure reasons,
-the broker client's refusals, Airflow's own environment. No Airflow here (tests/integration/test_scheduled_runs.py)."""
+the broker client's refusals, Airflow's own environment, the notebook's OS user. No Airflow here
+(tests/integration/test_scheduled_runs.py)."""
 
 import json
+import os
 import re
 from pathlib import Path
 
 import pytest
 
-from scheduler import run_notebook
+from scheduler import run_as, run_notebook
 from scheduler.broker_client import BrokerRefused, BrokerUnreachable, SchedulerAccess, refusal
 from scheduler.jobs import BadJobList, Job, current_jobs, jobs_from_answer, read_cache, write_cache
 from scheduler.local_airflow import DAGS_FOLDER, AirflowSecrets, AirflowSettings, airflow_environment, server_commands
@@ -295,3 +297,119 @@ def test_a_started_run_with_an_unusable_answer_is_finished_at_once():
     reason = "the credential broker's answer to the run start is incomplete; tell your administrator"
     assert refused.value.reason == reason
     assert access.finished == [("r1", "failed", reason, None)]
+
+
+# ---- the notebook's OS user (scheduler/run_as.py) -----------------------------------------------------------------
+
+JOVYAN = run_as.NotebookUser("jovyan", 1000, 100)
+
+
+@pytest.mark.parametrize(
+    ("cap_eff", "expected"),
+    [
+        ("000001ffffffffff", {"CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"}),  # root with the default set
+        ("00000000000000c3", {"CHOWN", "DAC_OVERRIDE", "SETGID", "SETUID"}),  # the job pod: drop ALL, add those four
+        ("00000000000000c1", {"CHOWN", "SETGID", "SETUID"}),
+        ("0000000000000000", set()),  # uid 1000, or root with every capability dropped
+    ],
+)
+def test_the_capabilities_come_from_the_processs_status(cap_eff, expected):
+    status = f"Name:\tpython\nUid:\t0\t0\t0\t0\nCapInh:\t0000000000000000\nCapPrm:\t{cap_eff}\nCapEff:\t{cap_eff}\n"
+    assert run_as.effective_capabilities(status) == expected
+    assert run_as.effective_capabilities("Name:\tpython\n") == set()
+
+
+ALL = frozenset(run_as.SWITCH_CAPABILITIES)
+
+
+@pytest.mark.parametrize(
+    ("setting", "user", "own_uid", "capabilities", "reason"),
+    [
+        (
+            "jovian",
+            None,
+            0,
+            ALL,
+            'the notebook cannot run as "jovian" (NOTEBOOK_RUN_AS_USER): no such user where the task runs; tell your '
+            "administrator (it must name an existing user, e.g. jovyan)",
+        ),
+        (
+            "0",
+            run_as.NotebookUser("root", 0, 0),
+            0,
+            ALL,
+            'the notebook cannot run as "0" (NOTEBOOK_RUN_AS_USER): that is root, which would give the notebook every '
+            "privilege; tell your administrator (it must name another user)",
+        ),
+        (
+            "jovyan",
+            JOVYAN,
+            1000,
+            frozenset(),
+            'the notebook cannot run as "jovyan" (NOTEBOOK_RUN_AS_USER): that is the user the task itself runs as (uid '
+            "1000), so the notebook could read the scheduler's token; tell your administrator (the task must run as "
+            "root to switch, helm/airflow-values.yaml)",
+        ),
+        (
+            "jovyan",
+            JOVYAN,
+            0,
+            frozenset({"SETGID", "DAC_OVERRIDE"}),
+            'the notebook cannot run as "jovyan" (NOTEBOOK_RUN_AS_USER): the task (uid 0) lacks the capabilities '
+            "CHOWN, SETUID needed to switch users; tell your administrator (the job pod's container runs as root with "
+            "CHOWN, DAC_OVERRIDE, SETGID, SETUID)",
+        ),
+        ("jovyan", JOVYAN, 0, ALL, None),
+    ],
+)
+def test_the_notebook_user_is_refused_with_the_reason(setting, user, own_uid, capabilities, reason):
+    assert run_as.refusal(setting, user, own_uid, capabilities) == reason
+
+
+def test_the_notebook_user_is_found_by_name_or_uid_and_runs_with_its_own_group_only():
+    assert run_as.find_user("root") == run_as.find_user("0") == run_as.NotebookUser("root", 0, 0)
+    assert run_as.find_user("no-such-user-here") is None
+    assert JOVYAN.process_identity() == {"user": 1000, "group": 100, "extra_groups": []}
+    assert run_as.probe_command("/venv/bin/python", Path("/repo/hub/aws_credential_process.py")) == [
+        "/venv/bin/python",
+        "-I",
+        "-c",
+        "import sys; open(sys.argv[1], 'rb').close()",
+        "/repo/hub/aws_credential_process.py",
+    ]
+
+
+def test_the_task_reads_back_only_a_regular_file_of_the_notebooks_user(tmp_path):
+    me = os.geteuid()
+    executed = tmp_path / "output.ipynb"
+    executed.write_bytes(b"{}")
+    assert run_as.read_users_file(executed, me) == b"{}"
+    assert run_as.read_users_file(executed, me + 1) is None  # someone else's file
+    assert run_as.read_users_file(tmp_path / "missing.ipynb", me) is None
+    planted = tmp_path / "planted.ipynb"
+    planted.symlink_to(executed)  # e.g. to /proc/1/environ or a token file of the task's
+    assert run_as.read_users_file(planted, me) is None
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)  # would block a plain open() for ever
+    assert run_as.read_users_file(fifo, me) is None
+
+
+def test_an_unknown_notebook_user_fails_the_run_with_the_reason_before_any_credentials(monkeypatch):
+    asked = []
+    monkeypatch.setattr(run_notebook, "helper_credentials", lambda *args: asked.append(args))
+    access = RecordingAccess(ANSWER)
+    result = run_notebook.run(
+        "abcdefghij", "manual__1", None, "req", access=access, base_env={"NOTEBOOK_RUN_AS_USER": "no-such-user-here"}
+    )
+    reason = (
+        'the notebook cannot run as "no-such-user-here" (NOTEBOOK_RUN_AS_USER): no such user where the task runs; '
+        "tell your administrator (it must name an existing user, e.g. jovyan)"
+    )
+    assert (result.state, result.reason) == ("failed", reason)
+    assert access.finished == [("r1", "failed", reason, None)]
+    assert asked == [], "no credentials were asked for, so nothing could be read or written in S3"
+
+
+def test_no_notebook_user_means_the_tasks_own():
+    assert run_notebook.notebook_user({"NOTEBOOK_RUN_AS_USER": "  "}, "/venv/bin/python") is None
+    assert run_notebook.notebook_user({}, "/venv/bin/python") is None
