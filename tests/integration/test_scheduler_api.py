@@ -629,3 +629,56 @@ def test_the_scheduler_token_stays_in_the_hub(jobs_hub):
     assert environment(psutil.Process(hub.proc.pid))["NOTEBOOK_SCHEDULER_TOKEN"] == hub.scheduler_token
     for process in (*proxy, *broker):
         assert hub.scheduler_token not in environment(process).values()
+
+
+# ---- revoking an owner ----------------------------------------------------------------------------------------------
+
+
+def test_revoking_an_owner_ends_their_open_runs_credentials_and_no_one_elses(jobs_hub):
+    """Issue 14's revocation with a run in progress: the run's token is deleted and the run closed with the reason,
+    its credential refreshes are refused, no new run starts; another person's open run goes on."""
+    from hub.revocation.document import revocations_policy
+    from tests.integration.test_revocation import POLICY_ARN, iam
+
+    hub = jobs_hub
+    client = iam(hub.moto)
+    try:
+        client.get_policy(PolicyArn=POLICY_ARN)
+    except client.exceptions.NoSuchEntityException:
+        client.create_policy(PolicyName="jupyterhub-revocations", PolicyDocument=json.dumps(revocations_policy([], 0)))
+    new_person(hub, "rv-ida", "analysts")
+    new_person(hub, "rv-ole", "analysts")
+    new_person(hub, "rv-adm", "platform-admins", "analysts")
+    ida_job, ole_job = new_job(hub, "rv-ida"), new_job(hub, "rv-ole")
+    ida_later = new_job(hub, "rv-ida", name="Later")
+    ida_run = start_run(hub, ida_job.id, this_minute())
+    ole_run = start_run(hub, ole_job.id, this_minute())
+    assert ida_run.status_code == ole_run.status_code == 200, (ida_run.text, ole_run.text)
+    ida, ole = ida_run.json(), ole_run.json()
+    assert credentials(ida["broker_url"], ida["token"]).status_code == 200
+    sts_calls = len(hub.sts.assume_role_calls(f"rv-ida-job-{ida_job.id}"))
+
+    admin = hub.api_request("POST", "/users/rv-adm/tokens", json={"note": "revocations"}).json()["token"]
+    revoked = requests.post(
+        f"{hub.broker_url()}v1/revocations",
+        json={"user": "rv-ida"},
+        headers={"Authorization": f"token {admin}"},
+        timeout=60,
+    )
+    assert revoked.status_code == 200, revoked.text
+
+    # The open run is closed with the reason, its token deleted: the helper's next refresh gets nothing.
+    (run,) = hub.store.runs(ida_job.id)
+    assert (run.state, run.reason) == (FAILED, "Their access was revoked by a hub administrator.")
+    assert run_tokens(hub, "rv-ida") == []
+    assert credentials(ida["broker_url"], ida["token"]).status_code == 403
+    # No new run of the revoked owner starts, and nothing more was issued for them.
+    assert refused(start_run(hub, ida_later.id, this_minute()), 403) == (
+        "rv-ida's access was revoked by an administrator: no run of their jobs starts and no credentials were issued."
+    )
+    assert run_tokens(hub, "rv-ida") == []
+    assert len(hub.sts.assume_role_calls(f"rv-ida-job-{ida_job.id}")) == sts_calls
+    # Someone else's run goes on.
+    assert credentials(ole["broker_url"], ole["token"]).status_code == 200
+    assert hub.store.run(ole["run_id"]).state == RUNNING
+    scheduler(hub, "POST", f"runs/{ole['run_id']}/finish", json={"state": "success"})
