@@ -115,28 +115,12 @@ class HubClient:
     async def token(self, name: str, token_id: str) -> dict | None:
         """A token's model (note, created, expires_at), read with the broker's service token (``read:tokens``); None
         when the hub has no such token (revoked meanwhile)."""
-        try:
-            return await self._get(
-                f"/users/{quote(name, safe='')}/tokens/{quote(token_id, safe='')}", self.service_token
-            )
-        except HTTPClientError as e:
-            if e.code == 404:
-                return None
-            raise self._unavailable(e) from None
-        except OSError as e:
-            raise self._unavailable(e) from None
+        return await self._as_broker("GET", f"/users/{quote(name, safe='')}/tokens/{quote(token_id, safe='')}")
 
     async def user(self, name: str) -> dict | None:
         """The person's full model (``auth_state``, servers and their ``user_options``), read with the broker's
         service token; None when the hub has no such person."""
-        try:
-            return await self._get(f"/users/{quote(name, safe='')}", self.service_token)
-        except HTTPClientError as e:
-            if e.code == 404:
-                return None
-            raise self._unavailable(e) from None
-        except OSError as e:
-            raise self._unavailable(e) from None
+        return await self._as_broker("GET", f"/users/{quote(name, safe='')}")
 
     async def _as_broker(self, method: str, path: str) -> dict | None:
         """A call with the broker's service token; None when the hub answers 404 (gone already)."""
@@ -275,8 +259,15 @@ class Broker:
 
     async def credentials(self, token: str, server_name: str, client: str = "") -> tuple[Grant, Credentials, bool]:
         kind, grant = await self.grant_for(token, server_name, client)
-        key = self.credential_key(grant)
-        credentials, from_cache = await self.credential_cache.get(key, lambda: self.minter.mint(grant))
+        credentials, from_cache = await self.issue(grant, kind)
+        return grant, credentials, from_cache
+
+    async def issue(self, grant: Grant, kind: str) -> tuple[Credentials, bool]:
+        """Credentials for ``grant`` (from the cache, else one STS call), counted and audited with what they are for
+        (``kind``: the kind of token, or the broker's own page that uses the person's credentials)."""
+        credentials, from_cache = await self.credential_cache.get(
+            self.credential_key(grant), lambda: self.minter.mint(grant)
+        )
         source = "cache" if from_cache else "sts"
         if from_cache:
             self.metrics.cache_hits.inc()
@@ -292,7 +283,7 @@ class Broker:
             source,
             kind,
         )
-        return grant, credentials, from_cache
+        return credentials, from_cache
 
 
 class BaseHandler(web.RequestHandler):

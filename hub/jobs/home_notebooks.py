@@ -17,11 +17,12 @@ from authenticator.safe_names import safe_name
 
 from ..broker.errors import Refusal
 from ..broker.grants import decide_grant_for
-from ..broker.minting import Credentials, Grant
+from ..broker.minting import Credentials
 from .validation import NOTEBOOK_SUFFIX
 
 log = logging.getLogger("aws_broker.jobs")
-audit = logging.getLogger("aws_broker.audit")
+# The audit line's kind for the page's own use of the person's credentials (listing and checking their notebooks).
+JOBS_PAGE = "jobs-page"
 
 # The form offers at most this many notebooks (the path field takes any other).
 LISTED_MAX = 500
@@ -81,25 +82,8 @@ class HomeNotebooks:
             not_eligible=f"You are no longer eligible for the role of access group {self.access_group!r} (your roles "
             "now: {roles}): choose one of them for the job.",
         )
-        credentials, from_cache = await self.broker.credential_cache.get(
-            self.broker.credential_key(grant), lambda: self.broker.minter.mint(grant)
-        )
-        self._audit(grant, credentials, from_cache)
+        credentials, _ = await self.broker.issue(grant, JOBS_PAGE)
         return credentials
-
-    def _audit(self, grant: Grant, credentials: Credentials, from_cache: bool) -> None:
-        source = "cache" if from_cache else "sts"
-        self.broker.metrics.issued.labels(source, grant.group.name).inc()
-        audit.info(
-            "issued user=%s oid=%s access_group=%s role=%s session=%s expires=%s source=%s for=jobs-page",
-            grant.username,
-            grant.oid,
-            grant.group.name,
-            grant.role_arn,
-            grant.session_name,
-            credentials.expiration.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            source,
-        )
 
     def _client(self, credentials: Credentials):
         import boto3
