@@ -30,20 +30,24 @@ from hub.broker.contract import (
 )
 from hub.broker.settings import CredentialBroker, process_environment
 from hub.jobs.airflow_api import AirflowApi
-from hub.jobs.settings import NotebookJobs, default_db_path
-from hub.revocation.store import RevocationStore, path_beside_hub_database
+from hub.jobs.settings import DB_FILE_NAME as JOBS_FILE_NAME
+from hub.jobs.settings import NotebookJobs
+from hub.revocation.store import FILE_NAME as REVOCATIONS_FILE_NAME
+from hub.revocation.store import RevocationStore
 from hub.spawn import BrokeredAWSMixin
+from hub.state_files import beside_hub_database
 
 _broker = CredentialBroker(config=c)
+# The revocations and the job store: beside the hub's database unless set (the broker process and the authenticator
+# must open the same files).
+_hub_db = c.JupyterHub.db_url if "db_url" in c.JupyterHub else JupyterHub.db_url.default_value
 if not RevocationStore(config=c).path:
-    # Absolute, beside the hub's database: the broker process and the authenticator must open the same file.
-    c.RevocationStore.path = path_beside_hub_database(c.JupyterHub.get("db_url", "sqlite:///jupyterhub.sqlite"))
-
-# Scheduled runs: the job store beside the hub's database; runs reach the broker and AWS as notebook servers do.
-_servers = BrokeredAWSMixin(config=c)
+    c.RevocationStore.path = beside_hub_database(_hub_db, REVOCATIONS_FILE_NAME, "RevocationStore.path", os.getcwd())
 if not c.NotebookJobs.get("db_path"):
-    _hub_db = c.JupyterHub.db_url if "db_url" in c.JupyterHub else JupyterHub.db_url.default_value
-    c.NotebookJobs.db_path = default_db_path(_hub_db, os.getcwd())
+    c.NotebookJobs.db_path = beside_hub_database(_hub_db, JOBS_FILE_NAME, "NotebookJobs.db_path", os.getcwd())
+
+# Scheduled runs reach the broker and AWS as notebook servers do.
+_servers = BrokeredAWSMixin(config=c)
 if "broker_url" not in c.NotebookJobs:
     c.NotebookJobs.broker_url = _servers.broker_url_for_servers or _servers.broker_url
 if "aws_endpoint_url" not in c.NotebookJobs:

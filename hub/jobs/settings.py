@@ -4,28 +4,11 @@ The broker process serves jobs, so the hub config hands this section to it with 
 (``hub/broker/settings.py``, ``CONFIG_SECTIONS``); a bad value stops the hub at start-up.
 """
 
-import os
-from urllib.parse import urlparse
-
 from traitlets import Integer, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
 # The job store's file name, beside the hub's own sqlite database.
 DB_FILE_NAME = "notebook-jobs.sqlite"
-
-
-def default_db_path(hub_db_url: str, cwd: str) -> str:
-    """Where the job store lives when ``NotebookJobs.db_path`` is not set: beside the hub's sqlite database (on
-    Kubernetes that is the hub's persistent volume). Any other hub database needs the setting."""
-    parsed = urlparse(hub_db_url)
-    if parsed.scheme != "sqlite" or parsed.path in ("", "/", "/:memory:"):
-        raise TraitError(
-            f"NotebookJobs.db_path is not set and the hub's database ({parsed.scheme or hub_db_url!r}) is not a "
-            "sqlite file to put the job store beside: set c.NotebookJobs.db_path to a file on persistent storage"
-        )
-    # SQLAlchemy's sqlite:///relative.sqlite is relative to the hub's working directory, sqlite:////abs.sqlite is not.
-    hub_db = parsed.path[1:]
-    return os.path.join(cwd, os.path.dirname(hub_db), DB_FILE_NAME)
 
 
 class NotebookJobs(Configurable):

@@ -11,8 +11,6 @@ import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import urlparse
 
 from traitlets import TraitError, Unicode
 from traitlets.config import Configurable
@@ -47,17 +45,6 @@ class Revocation:
     @property
     def entry(self) -> Entry:
         return Entry(self.oid, self.revoked_at, self.unrevoked_at)
-
-
-def path_beside_hub_database(db_url: str) -> str:
-    """``revocations.sqlite`` in the folder of the hub's SQLite database (absolute: the broker runs elsewhere)."""
-    parsed = urlparse(db_url)
-    if parsed.scheme != "sqlite" or not db_url.startswith("sqlite:///") or db_url == "sqlite:///:memory:":
-        raise TraitError(
-            f"RevocationStore.path is not set and the hub's database ({parsed.scheme or db_url!r}) is not a SQLite "
-            "file to put it beside: set RevocationStore.path to a file on storage the hub keeps (its volume)"
-        )
-    return str(Path(db_url[len("sqlite:///") :]).expanduser().absolute().parent / FILE_NAME)
 
 
 class RevocationStore(Configurable):

@@ -7,7 +7,8 @@ import pytest
 from jupyterhub.app import JupyterHub
 from traitlets import TraitError
 
-from hub.jobs.settings import NotebookJobs, default_db_path
+from hub.jobs.settings import NotebookJobs
+from hub.state_files import beside_hub_database
 
 pytestmark = pytest.mark.unit
 
@@ -23,16 +24,17 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "hub" / "config"
     ],
 )
 def test_the_job_store_sits_beside_the_hubs_sqlite_database(db_url, cwd, path):
-    assert default_db_path(db_url, cwd) == path
+    assert beside_hub_database(db_url, "notebook-jobs.sqlite", "NotebookJobs.db_path", cwd) == path
 
 
 @pytest.mark.parametrize("db_url", ["postgresql://hub@db/jupyterhub", "sqlite://", "sqlite:///:memory:"])
 def test_another_hub_database_needs_the_setting(db_url):
     with pytest.raises(TraitError) as caught:
-        default_db_path(db_url, "/srv")
+        beside_hub_database(db_url, "notebook-jobs.sqlite", "NotebookJobs.db_path", "/srv")
     assert str(caught.value).startswith("NotebookJobs.db_path is not set and the hub's database (")
     assert str(caught.value).endswith(
-        "is not a sqlite file to put the job store beside: set c.NotebookJobs.db_path to a file on persistent storage"
+        "is not a SQLite file to put it beside: set NotebookJobs.db_path to a file on storage the hub keeps "
+        "(its volume)"
     )
 
 

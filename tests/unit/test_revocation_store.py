@@ -6,7 +6,8 @@ import pytest
 from traitlets import TraitError
 
 from hub.revocation.document import Entry
-from hub.revocation.store import Revocation, RevocationStore, path_beside_hub_database
+from hub.revocation.store import Revocation, RevocationStore
+from hub.state_files import beside_hub_database
 
 pytestmark = pytest.mark.unit
 
@@ -48,12 +49,13 @@ def test_two_open_revocations_of_one_person_are_impossible(store, tmp_path):
         db.execute("INSERT INTO revocations (username, oid, revoked_at, revoked_by) VALUES ('ana', 'x', 1, 'y')")
 
 
-def test_the_file_goes_beside_the_hubs_sqlite_database(tmp_path, monkeypatch):
-    assert path_beside_hub_database("sqlite:////srv/jupyterhub/jupyterhub.sqlite") == (
-        "/srv/jupyterhub/revocations.sqlite"
-    )
-    monkeypatch.chdir(tmp_path)  # JupyterHub's default db_url is relative to the hub's working folder
-    assert path_beside_hub_database("sqlite:///jupyterhub.sqlite") == str(tmp_path / "revocations.sqlite")
+def test_the_file_goes_beside_the_hubs_sqlite_database(tmp_path):
+    def beside(db_url, cwd):
+        return beside_hub_database(db_url, "revocations.sqlite", "RevocationStore.path", cwd)
+
+    assert beside("sqlite:////srv/jupyterhub/jupyterhub.sqlite", str(tmp_path)) == "/srv/jupyterhub/revocations.sqlite"
+    # JupyterHub's default db_url is relative to the hub's working folder
+    assert beside("sqlite:///jupyterhub.sqlite", str(tmp_path)) == str(tmp_path / "revocations.sqlite")
 
 
 @pytest.mark.parametrize(
@@ -62,7 +64,7 @@ def test_the_file_goes_beside_the_hubs_sqlite_database(tmp_path, monkeypatch):
 )
 def test_without_a_sqlite_file_the_path_must_be_set(db_url, named):
     with pytest.raises(TraitError) as refused:
-        path_beside_hub_database(db_url)
+        beside_hub_database(db_url, "revocations.sqlite", "RevocationStore.path", "/srv")
     assert str(refused.value) == (
         f"RevocationStore.path is not set and the hub's database ({named}) is not a SQLite file to put it beside: "
         "set RevocationStore.path to a file on storage the hub keeps (its volume)"
