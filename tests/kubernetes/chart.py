@@ -101,6 +101,10 @@ def resolve_env(entries: Mapping, secrets: dict, fields: dict, earlier: dict) ->
             try:
                 value = secrets[ref["name"]][ref["key"]]
             except KeyError:
+                # An optional reference to a missing Secret or key leaves the variable unset; any other stops the pod.
+                # ref: https://kubernetes.io/docs/reference/kubernetes-api/workload-resources/pod-v1/#environment-variables
+                if ref.get("optional"):
+                    continue
                 raise AssertionError(f"env {name}: Secret {ref['name']!r} has no key {ref['key']!r}") from None
         elif "fieldRef" in spec.get("valueFrom", {}):
             value = fields[spec["valueFrom"]["fieldRef"]["fieldPath"]]

@@ -5,8 +5,10 @@ import re
 
 import jsonschema
 import pytest
+import yaml
 
-from hub.broker.contract import DEFAULT_PORT, SERVICE_PREFIX
+from hub.broker.contract import DEFAULT_PORT, SCHEDULER_TOKEN_ENV, SERVICE_PREFIX
+from hub.jobs.airflow_api import PASSWORD_VARIABLE
 from hub.kubernetes_secrets import is_secret_env_name
 from tests.kubernetes.chart import REPO, VALUES_FILE, helm_merge
 from tests.kubernetes.conftest import BROKER_ROLE_ARN, CLUSTER_SECRETS
@@ -128,7 +130,28 @@ def test_every_variable_reference_in_the_hub_env_is_to_an_earlier_variable(merge
 def test_the_hub_environment_holds_secrets_and_aws_sdk_settings_only(merged_values):
     """Settings are traits in hub.config (docs/configuration.md); the environment is for secrets and the AWS SDK."""
     env = merged_values["hub"]["extraEnv"]  # helm/values.yaml and the generated values (Terraform's AWS_*)
-    assert {name for name in env if not name.startswith("AWS_")} == {"JUPYTERHUB_CRYPT_KEY", "OAUTH_CLIENT_SECRET"}
+    assert {name for name in env if not name.startswith("AWS_")} == {
+        "JUPYTERHUB_CRYPT_KEY",
+        "OAUTH_CLIENT_SECRET",
+        "NOTEBOOK_SCHEDULER_TOKEN",
+        "AIRFLOW_API_PASSWORD",
+    }
+
+
+def test_the_hub_gets_the_scheduler_token_airflow_holds_and_its_own_airflow_password_by_reference(merged_values):
+    """The Secret the Airflow values give job pods and the DAG processor is the one the hub registers the service
+    with; both optional, so that a hub without scheduled runs starts."""
+    env = merged_values["hub"]["extraEnv"]
+    assert env[SCHEDULER_TOKEN_ENV] == {
+        "valueFrom": {"secretKeyRef": {"name": "notebook-scheduler", "key": "token", "optional": True}}
+    }
+    assert env[PASSWORD_VARIABLE] == {
+        "valueFrom": {"secretKeyRef": {"name": "airflow-hub-account", "key": "password", "optional": True}}
+    }
+    airflow_values = yaml.safe_dump(yaml.safe_load((VALUES_FILE.parent / "airflow-values.yaml").read_text()))
+    assert "name: notebook-scheduler" in airflow_values and "secretName: notebook-scheduler" in airflow_values
+    # The chart names the API server's Service <release>-api-server, port 8080 (the release is `airflow`).
+    assert merged_values["hub"]["config"]["AirflowApi"]["url"] == "http://airflow-api-server:8080"
 
 
 def test_user_pods_cannot_reach_the_metadata_service_even_without_network_policy(merged_values):
