@@ -1,5 +1,5 @@
 """docker-compose.yml's `terraform` job, run here without Docker: its TF_VAR_* settings, given to the real Terraform
-example, plan the same 20 resources `make demo` creates (moto stands in at a free port, the repository's files at the
+example, plan the same 24 resources `make demo` creates (moto stands in at a free port, the repository's files at the
 paths the job mounts them)."""
 
 import os
@@ -41,5 +41,6 @@ def test_the_terraform_job_plans_the_example_against_moto(moto_endpoint, tmp_pat
     assert init.returncode == 0, init.stderr
     plan = run("plan", "-no-color", "-detailed-exitcode", f"-state={tmp_path / 'terraform.tfstate'}")
     assert plan.returncode == 2, plan.stderr  # 2: valid, with changes to make
-    assert re.search(r"Plan: 20 to add, 0 to change, 0 to destroy", plan.stdout)
+    # 20, and the revocations policy with its attachment to each of the three access roles.
+    assert re.search(r"Plan: 24 to add, 0 to change, 0 to destroy", plan.stdout)
     assert "demo-jupyter-notebooks" in plan.stdout and "jupyterhub-data-engineer" in plan.stdout
