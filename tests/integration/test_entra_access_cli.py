@@ -153,7 +153,9 @@ def test_explain_a_user_while_graph_throttles_beyond_the_timeout(entra_emulator_
 DEMO = yaml.safe_load((REPO / "hub" / "demo" / "access-policy.yaml").read_text())
 OTHER_GID = "11111111-2222-4333-8444-555555555555"
 PREFIX_FIX = "use a relative prefix ending in '/', without '*' or '..', like "
-GROUP_KEYS = "description, display_name, entra_group_id, hub_admin, laptop_access, name, role, s3, session_duration_seconds"
+GROUP_KEYS = (
+    "description, display_name, entra_group_id, hub_admin, laptop_access, name, role, s3, session_duration_seconds"
+)
 OVERLAP = "overlaps the personal homes under {}, so it would expose other people's notebooks"
 
 
