@@ -168,7 +168,9 @@ def not_due(job: Job, logical_date: datetime | None, now: datetime, max_delay_se
 def before_creation(job: Job, logical_date: datetime | None) -> str | None:
     """Why a tick is no run of ``job`` at all: it came before the job existed. Airflow starts the latest past tick of
     a new DAG at once (its cron timetable with catchup off), so a new job is asked for one such tick; it is refused
-    without being recorded, so that a new job's page shows no failed run it never had."""
+    without being recorded, so that a new job's page shows no failed run it never had.
+    ref: https://airflow.apache.org/docs/apache-airflow/stable/authoring-and-scheduling/timetable.html (a cron schedule
+    is a CronTriggerTimetable in Airflow 3; with catchup off, a new DAG runs its latest past tick)"""
     if logical_date is not None and logical_date < job.created_at.replace(second=0, microsecond=0):
         tick = utc_text(logical_date)
         return f"The tick {tick} is before the job was created ({utc_text(job.created_at)}): only later ticks run."

@@ -36,18 +36,6 @@ def credentials(hub, token, params=None, headers=None, path="v1/credentials"):
     )
 
 
-def caller_arn(hub, answer: dict) -> str:
-    sts = boto3.client(
-        "sts",
-        endpoint_url=hub.moto,
-        region_name="us-east-1",
-        aws_access_key_id=answer["AccessKeyId"],
-        aws_secret_access_key=answer["SecretAccessKey"],
-        aws_session_token=answer["SessionToken"],
-    )
-    return sts.get_caller_identity()["Arn"]
-
-
 def in_server(env: dict, code: str) -> subprocess.CompletedProcess:
     """Run Python with exactly the server process's environment (as its kernels and terminals do)."""
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
@@ -254,14 +242,14 @@ def test_a_token_gets_its_owners_credentials_only(jupyterhub):
     own = credentials(hub, amy)
     assert own.status_code == 200
     own_arn = "arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/stub-amy"
-    assert caller_arn(hub, own.json()) == own_arn
+    assert hub.caller_arn(own.json()) == own_arn
 
     for params in ({"user": "stub-bob"}, {"username": "stub-bob"}, {"role": "data-engineers"}, {"token": "x"}):
         refused = credentials(hub, amy, params=params)
         assert refused.status_code == 400 and refused.json()["error"] == "unknown-parameter"
     assert credentials(hub, amy, params={"server": "stub-bob"}).json()["error"] == "not-a-server-token"
     for headers in ({"X-Forwarded-User": "stub-bob"}, {"X-JupyterHub-User": "stub-bob"}, {"Cookie": "user=stub-bob"}):
-        assert caller_arn(hub, credentials(hub, amy, headers=headers).json()) == own_arn
+        assert hub.caller_arn(credentials(hub, amy, headers=headers).json()) == own_arn
     for path in ("v1/credentials/stub-bob", "v1/credentials/../stub-bob", "v1/users/stub-bob/credentials"):
         assert credentials(hub, amy, path=path).status_code == 404
 
@@ -346,7 +334,7 @@ def test_fifty_people_five_hundred_concurrent_requests_one_sts_call_each(jupyter
     assert len({next(iter(k)) for k in keys.values()}) == 50  # nobody gets anyone else's
     for name in names:
         answer = next(r.json() for n, r in answers if n == name)
-        assert caller_arn(hub, answer) == f"arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/{name}"
+        assert hub.caller_arn(answer) == f"arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/{name}"
     calls = hub.sts.calls_by_person()
     assert {name: calls[name] for name in names} == dict.fromkeys(names, 1)
 

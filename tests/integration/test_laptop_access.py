@@ -347,7 +347,7 @@ def test_a_laptop_token_needs_no_entra_sign_in_but_follows_membership(entra_hub,
     answer = laptop()
     assert answer.status_code == 200, answer.text
     arn = "arn:aws:sts::123456789012:assumed-role/jupyterhub-data-engineer/olga-laptop"
-    assert caller_arn(hub, answer.json()) == arn
+    assert hub.caller_arn(answer.json()) == arn
     assert "Signing olga out" not in hub.log()[log_before:]  # no Entra refresh was tried for the laptop
 
     time.sleep(1.1)  # one check interval: the browser session is re-checked as before, and signed out
@@ -367,17 +367,3 @@ def test_a_laptop_token_needs_no_entra_sign_in_but_follows_membership(entra_hub,
         },
     )
     assert "access_key" not in refused.text.lower()
-
-
-def caller_arn(hub, answer: dict) -> str:
-    import boto3
-
-    sts = boto3.client(
-        "sts",
-        endpoint_url=hub.moto,
-        region_name="us-east-1",
-        aws_access_key_id=answer["AccessKeyId"],
-        aws_secret_access_key=answer["SecretAccessKey"],
-        aws_session_token=answer["SessionToken"],
-    )
-    return sts.get_caller_identity()["Arn"]

@@ -14,7 +14,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import boto3
 import psutil
 import pytest
 import requests
@@ -124,18 +123,6 @@ def issued_total(hub) -> float:
         f"{hub.broker_url()}metrics", headers={"Authorization": f"token {hub.admin_token}"}, timeout=30
     ).text
     return sum(float(v) for v in re.findall(r"^aws_broker_credentials_issued_total\{[^}]*\} (\S+)$", text, re.M))
-
-
-def caller_arn(moto: str, answer: dict) -> str:
-    sts = boto3.client(
-        "sts",
-        endpoint_url=moto,
-        region_name="us-east-1",
-        aws_access_key_id=answer["AccessKeyId"],
-        aws_secret_access_key=answer["SecretAccessKey"],
-        aws_session_token=answer["SessionToken"],
-    )
-    return sts.get_caller_identity()["Arn"]
 
 
 def refused(response: requests.Response, status: int) -> str:
@@ -261,7 +248,7 @@ def test_a_due_run_gets_job_credentials_until_it_finishes(jobs_hub):
     # The run's credential helper gets the owner's credentials for the job's role, in a session named after the job.
     issued = credentials(broker_url, token)
     assert issued.status_code == 200, issued.text
-    assert caller_arn(hub.moto, issued.json()) == (
+    assert hub.caller_arn(issued.json()) == (
         f"arn:aws:sts::123456789012:assumed-role/jupyterhub-data-engineer/jr-sam-job-{job.id}"
     )
     (call,) = hub.sts.assume_role_calls(f"jr-sam-job-{job.id}")
@@ -600,7 +587,7 @@ def test_an_owner_without_an_entra_session_still_gets_runs_while_in_the_group(jo
     assert started.status_code == 200, started.text
     answer = credentials(started.json()["broker_url"], started.json()["token"])
     assert answer.status_code == 200, answer.text
-    assert caller_arn(hub.moto, answer.json()) == (
+    assert hub.caller_arn(answer.json()) == (
         f"arn:aws:sts::123456789012:assumed-role/jupyterhub-analyst/ana-job-{first.id}"
     )
     assert emulator.stats()["grants"].get("refresh_token", 0) == graph_before["grants"].get("refresh_token", 0)  # none
